@@ -1,0 +1,96 @@
+//! The tract-onnx implementation of [`Classifier`]: load, validate and optimise once, run many.
+
+use super::{Classifier, Scores};
+use crate::metadata::{MetadataError, ModelMetadata, METADATA_KEY};
+use std::path::{Path, PathBuf};
+use tract_onnx::prelude::*;
+
+type Plan = std::sync::Arc<TypedRunnableModel>;
+
+/// Why a model could not be used. Every variant names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: cannot read model: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: not a valid ONNX model: {msg}")]
+    Parse { path: PathBuf, msg: String },
+    #[error("{path}: {source}")]
+    Metadata { path: PathBuf, source: MetadataError },
+    #[error("{path}: {msg}")]
+    Shape { path: PathBuf, msg: String },
+    #[error("{path}: inference failed: {msg}")]
+    Run { path: PathBuf, msg: String },
+}
+
+pub struct TractClassifier {
+    path: PathBuf,
+    meta: ModelMetadata,
+    plan: Plan,
+    no_pet: Option<usize>,
+}
+
+impl TractClassifier {
+    /// Loads `path`, reads its petcam metadata, fixes the input to `[1, 3, S, S]`, checks the output
+    /// has one value per label, and optimises the graph.
+    pub fn load(path: &Path) -> Result<TractClassifier, ModelError> {
+        let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
+        Self::from_bytes(&bytes, path)
+    }
+
+    /// As [`load`](Self::load), from bytes in memory; `path` is only used in messages.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TractClassifier, ModelError> {
+        let p = || path.to_path_buf();
+        let parse = |e: TractError| ModelError::Parse { path: p(), msg: format!("{e:#}") };
+        let onnx = tract_onnx::onnx();
+        let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(parse)?;
+        let json = proto
+            .metadata_props
+            .iter()
+            .find(|e| e.key == METADATA_KEY)
+            .map(|e| e.value.clone())
+            .ok_or(ModelError::Metadata { path: p(), source: MetadataError::Missing })?;
+        let meta = ModelMetadata::from_json(&json).map_err(|source| ModelError::Metadata { path: p(), source })?;
+        let s = meta.input_size as usize;
+        let model = onnx.model_for_proto_model(&proto).map_err(parse)?;
+        let shape_err = |e: TractError| ModelError::Shape { path: p(), msg: format!("does not accept a [1, 3, {s}, {s}] input: {e:#}") };
+        let model = model.with_input_fact(0, f32::fact([1, 3, s, s]).into()).map_err(shape_err)?;
+        let typed = model.into_typed().map_err(shape_err)?;
+        let out_fact = typed.output_fact(0).map_err(shape_err)?.clone();
+        let out_shape: Vec<usize> = out_fact.shape.as_concrete().map(|s| s.to_vec()).unwrap_or_default();
+        if out_shape.iter().product::<usize>() != meta.labels.len() {
+            return Err(ModelError::Shape { path: p(), msg: format!("output shape {out_shape:?} does not match its {} labels", meta.labels.len()) });
+        }
+        let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
+        let no_pet = meta.no_pet_index();
+        Ok(TractClassifier { path: p(), meta, plan, no_pet })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Raw logits for a batch of one.
+    pub fn logits(&self, input: &[f32]) -> Result<Vec<f32>, ModelError> {
+        let s = self.meta.input_size as usize;
+        if input.len() != 3 * s * s {
+            return Err(ModelError::Shape { path: self.path.clone(), msg: format!("input has {} values, model wants 3x{s}x{s}", input.len()) });
+        }
+        let t = Tensor::from_shape(&[1, 3, s, s], input).map_err(|e| ModelError::Run { path: self.path.clone(), msg: format!("{e:#}") })?;
+        let out = self.plan.run(tvec!(t.into())).map_err(|e| ModelError::Run { path: self.path.clone(), msg: format!("{e:#}") })?;
+        let view = out[0].to_plain_array_view::<f32>().map_err(|e| ModelError::Run { path: self.path.clone(), msg: format!("{e:#}") })?;
+        Ok(view.iter().cloned().collect())
+    }
+}
+
+impl Classifier for TractClassifier {
+    type Error = ModelError;
+
+    fn metadata(&self) -> &ModelMetadata {
+        &self.meta
+    }
+
+    fn classify(&mut self, input: &[f32]) -> Result<Scores, ModelError> {
+        let z = self.logits(input)?;
+        Ok(Scores::from_logits(&z, self.meta.temperature, self.no_pet))
+    }
+}

@@ -1,0 +1,136 @@
+//! Command-line flags (clap). Only `main.rs` uses these; the pipeline never sees a flag.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "petcam", version, about = "What breed is this pet? Camera in, breed and confidence on a small display out.")]
+pub struct Cli {
+    /// Log filter (tracing), e.g. `info`, `petcam=debug`.
+    #[arg(long, global = true, default_value = "info", env = "PETCAM_LOG")]
+    pub log: String,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Args, Clone, Default)]
+pub struct ModelArg {
+    /// ONNX model (default: the shipped model, see `petcam info`).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+pub struct ScreenArgs {
+    /// Where screens go: st7789 | ili9341 | fb | fb:/dev/fbN | png:DIR | none.
+    #[arg(long)]
+    pub display: Option<String>,
+    /// Screen size for png/none displays, WxH.
+    #[arg(long, default_value = "240x240")]
+    pub size: String,
+    /// Keep every screen as a numbered PNG (png displays), not only latest.png.
+    #[arg(long)]
+    pub keep_screens: bool,
+    /// Do not show the camera picture on screen.
+    #[arg(long)]
+    pub no_preview: bool,
+}
+
+#[derive(Subcommand)]
+pub enum Cmd {
+    /// Classify image files (or folders of them): `98.2% beagle` per image.
+    Classify {
+        #[arg(required = true)]
+        images: Vec<PathBuf>,
+        #[command(flatten)]
+        model: ModelArg,
+        /// Breeds listed per image.
+        #[arg(long, default_value_t = 1)]
+        top_k: usize,
+        /// One JSON object per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The kiosk: camera -> model -> display, until stopped (SIGTERM/SIGINT).
+    Run {
+        #[command(flatten)]
+        model: ModelArg,
+        /// Settings file (TOML); flags override it.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Camera device.
+        #[arg(long)]
+        camera: Option<PathBuf>,
+        #[command(flatten)]
+        screen: ScreenArgs,
+        /// Stop after this many frames (0 = never).
+        #[arg(long, default_value_t = 0)]
+        frames: usize,
+    },
+    /// Record camera frames exactly as delivered, for replay and tests.
+    Record {
+        /// Output directory (must not exist).
+        dir: PathBuf,
+        #[arg(long, default_value = "/dev/video0")]
+        camera: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        frames: usize,
+        /// mjpeg or yuyv.
+        #[arg(long, default_value = "mjpeg")]
+        format: String,
+        #[arg(long, default_value_t = 640)]
+        width: u32,
+        #[arg(long, default_value_t = 480)]
+        height: u32,
+        /// Instead of a camera, make the recording from these pictures (letterboxed into the frame).
+        #[arg(long, num_args = 1..)]
+        images: Vec<PathBuf>,
+        /// Frames per picture with --images.
+        #[arg(long, default_value_t = 10)]
+        frames_per_image: usize,
+    },
+    /// Replay a recording through the same pipeline the device runs.
+    Replay {
+        dir: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
+        #[command(flatten)]
+        screen: ScreenArgs,
+        /// Play the recording in a loop.
+        #[arg(long = "loop")]
+        looping: bool,
+        /// Stop after this many frames (0 = end of recording).
+        #[arg(long, default_value_t = 0)]
+        frames: usize,
+        /// One JSON object per frame instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Print only the summary.
+        #[arg(long)]
+        quiet: bool,
+    },
+    /// Show a model's metadata and shapes.
+    Info {
+        /// The model (default: the shipped model).
+        model: Option<PathBuf>,
+    },
+    /// Replay the bundled demo recordings through the shipped model; screens go to target/demo.
+    Demo {
+        #[command(flatten)]
+        model: ModelArg,
+        /// Where to write the screens.
+        #[arg(long, default_value = "target/demo")]
+        out: PathBuf,
+    },
+}
+
+/// Parses `WxH`.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("size `{s}` is not WxH"))?;
+    let w: u32 = w.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
+    let h: u32 = h.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
+    if !(64..=4096).contains(&w) || !(64..=4096).contains(&h) {
+        return Err(format!("size `{s}` outside 64..4096"));
+    }
+    Ok((w, h))
+}

@@ -1,0 +1,422 @@
+//! `petcam`: the device program. Parses flags, builds the pipeline stages, runs them, and maps
+//! errors to one line and an exit code. See `petcam --help`.
+
+mod cli;
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use cli::{Cli, Cmd, ScreenArgs};
+use petcam::classifier::{Classifier, TractClassifier};
+use petcam::config::{self, DisplayKind, FileConfig};
+use petcam::decision::{Decider, DecisionConfig};
+use petcam::frame::{self, Frame, PixelFormat};
+use petcam::kiosk::{self, Kiosk, Options};
+use petcam::metadata::ModelMetadata;
+use petcam::source::recording::{RecordingSource, RecordingWriter};
+use petcam::source::{stills, FrameSource};
+use petcam::ui::{self, Display, NullDisplay, Screen};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+
+fn main() {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    let code = match run(cli.cmd) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("petcam: {e:#}");
+            2
+        }
+    };
+    std::process::exit(code);
+}
+
+fn load_model(explicit: Option<&Path>) -> Result<TractClassifier> {
+    let path = config::resolve_model(explicit);
+    let t = std::time::Instant::now();
+    let c = TractClassifier::load(&path)?;
+    tracing::info!("model {} ({}) loaded in {:.0} ms", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0);
+    Ok(c)
+}
+
+fn decision_config(meta: &ModelMetadata, file: &config::DecisionSection) -> DecisionConfig {
+    let d = DecisionConfig::default();
+    DecisionConfig {
+        window: file.window.unwrap_or(d.window),
+        pet_threshold: file.pet_threshold.unwrap_or(meta.pet_threshold),
+        pet_margin: file.pet_margin.unwrap_or(d.pet_margin),
+        confidence_threshold: file.confidence_threshold.unwrap_or(meta.confidence_threshold),
+        switch_margin: file.switch_margin.unwrap_or(d.switch_margin),
+    }
+}
+
+fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = vec![];
+    for a in args {
+        if a.is_dir() {
+            let mut v: Vec<PathBuf> = std::fs::read_dir(a)
+                .with_context(|| format!("{}: cannot list", a.display()))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp" | "tif" | "tiff" | "pnm" | "ppm")))
+                .collect();
+            v.sort();
+            out.extend(v);
+        } else {
+            out.push(a.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn make_display(kind: &DisplayKind, size: (u32, u32), keep: bool, file: &FileConfig) -> Result<Box<dyn Display>> {
+    Ok(match kind {
+        DisplayKind::None => Box::new(NullDisplay { size }),
+        DisplayKind::Png(dir) => Box::new(ui::png::PngDisplay::new(dir, size, keep)?),
+        DisplayKind::Framebuffer(dev) => {
+            let dev = dev.clone();
+            let probe = ui::framebuffer::Framebuffer::open(&dev);
+            let fb_size = probe.as_ref().map(|f| f.size()).unwrap_or(size);
+            drop(probe);
+            Box::new(ui::Reopening::new(&dev.display().to_string(), fb_size, std::time::Duration::from_secs(5), move || ui::framebuffer::Framebuffer::open(&dev)))
+        }
+        #[cfg(all(feature = "spi", target_os = "linux"))]
+        DisplayKind::St7789 | DisplayKind::Ili9341 => {
+            use ui::panel::{Panel, PanelConfig, PanelModel};
+            let p = &file.panel;
+            let d = PanelConfig::default();
+            let cfg = PanelConfig {
+                model: if *kind == DisplayKind::St7789 { PanelModel::St7789 } else { PanelModel::Ili9341 },
+                spidev: p.spidev.clone().unwrap_or(d.spidev),
+                gpiochip: p.gpiochip.clone().unwrap_or(d.gpiochip),
+                dc_pin: p.dc_pin.unwrap_or(d.dc_pin),
+                reset_pin: p.reset_pin.or(d.reset_pin),
+                backlight_pin: p.backlight_pin.or(d.backlight_pin),
+                rotation: p.rotation.unwrap_or(d.rotation),
+                spi_hz: p.spi_hz.unwrap_or(d.spi_hz),
+            };
+            let size = cfg.size();
+            let name = cfg.spidev.clone();
+            Box::new(ui::Reopening::new(&name, size, std::time::Duration::from_secs(5), move || Panel::open(cfg.clone())))
+        }
+        #[cfg(not(all(feature = "spi", target_os = "linux")))]
+        DisplayKind::St7789 | DisplayKind::Ili9341 => {
+            let _ = file;
+            bail!("this petcam was built without SPI panel support (feature `spi`)")
+        }
+    })
+}
+
+impl Display for Box<dyn Display> {
+    fn size(&self) -> (u32, u32) {
+        (**self).size()
+    }
+    fn show(&mut self, c: &ui::Canvas) -> Result<(), ui::DisplayError> {
+        (**self).show(c)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+fn screen_display(s: &ScreenArgs, file: &FileConfig, default: &str) -> Result<Box<dyn Display>> {
+    let kind: DisplayKind = s.display.clone().or_else(|| file.display.clone()).unwrap_or_else(|| default.to_string()).parse().map_err(anyhow::Error::msg)?;
+    let size = cli::parse_size(&s.size).map_err(anyhow::Error::msg)?;
+    make_display(&kind, size, s.keep_screens, file)
+}
+
+/// systemd notification (`READY=1`, `WATCHDOG=1`, `STOPPING=1`) when run as a service.
+fn sd_notify(state: &str) {
+    #[cfg(unix)]
+    if let Some(path) = std::env::var_os("NOTIFY_SOCKET") {
+        let sock = std::os::unix::net::UnixDatagram::unbound();
+        if let Ok(sock) = sock {
+            let path = path.to_string_lossy().to_string();
+            let _ = if let Some(abstract_name) = path.strip_prefix('@') {
+                #[cfg(target_os = "linux")]
+                {
+                    use std::os::linux::net::SocketAddrExt;
+                    std::os::unix::net::SocketAddr::from_abstract_name(abstract_name.as_bytes()).and_then(|a| sock.send_to_addr(state.as_bytes(), &a))
+                }
+                #[cfg(not(target_os = "linux"))]
+                {
+                    let _ = abstract_name;
+                    Ok(0)
+                }
+            } else {
+                sock.send_to(state.as_bytes(), &path)
+            };
+        }
+    }
+}
+
+fn print_frame(r: &kiosk::FrameReport, json: bool) {
+    if json {
+        println!("{}", serde_json::to_string(r).expect("report serialises"));
+    } else if let Some(e) = &r.error {
+        println!("frame {:>5}: error: {e}", r.index);
+    } else {
+        println!("frame {:>5}: {}", r.index, r.shown);
+    }
+}
+
+fn run(cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Classify { images, model, top_k, json } => {
+            let mut c = load_model(model.model.as_deref())?;
+            let meta = c.metadata().clone();
+            let no_pet = meta.no_pet_index();
+            let mut failed = 0;
+            for path in image_paths(&images)? {
+                let result = stills::load(&path).map_err(anyhow::Error::from).and_then(|f| frame::to_rgb(&f).with_context(|| path.display().to_string())).and_then(|rgb| {
+                    let input = petcam::preprocess::to_input(&rgb, meta.input_size);
+                    Ok(c.classify(&input)?)
+                });
+                let scores = match result {
+                    Ok(s) => s,
+                    Err(e) => {
+                        failed += 1;
+                        eprintln!("petcam: {e:#}");
+                        continue;
+                    }
+                };
+                let mut d = Decider::new(DecisionConfig { window: 1, ..decision_config(&meta, &Default::default()) }, no_pet);
+                let decision = d.update(&scores);
+                let top = scores.top_k(top_k.max(1), no_pet);
+                if json {
+                    let state = match &decision {
+                        petcam::decision::Decision::Breed { .. } => "breed",
+                        petcam::decision::Decision::NotSure { .. } => "not_sure",
+                        petcam::decision::Decision::NoPet { .. } => "no_pet",
+                    };
+                    let v = serde_json::json!({
+                        "path": path, "decision": state, "answer": kiosk::describe(&decision, &meta.labels),
+                        "label": meta.labels[top[0].0], "probability": top[0].1, "pet_score": scores.pet_score,
+                        "top": top.iter().map(|(i, p)| serde_json::json!({"label": meta.labels[*i], "probability": p})).collect::<Vec<_>>(),
+                    });
+                    println!("{v}");
+                } else {
+                    let prefix = if images.len() > 1 || images[0].is_dir() { format!("{}: ", path.display()) } else { String::new() };
+                    println!("{prefix}{}", kiosk::describe(&decision, &meta.labels));
+                    if top_k > 1 {
+                        for (i, p) in &top {
+                            println!("    {:>5.1}% {}", p * 100.0, meta.labels[*i]);
+                        }
+                    }
+                }
+            }
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
+        Cmd::Info { model } => {
+            let path = config::resolve_model(model.as_deref());
+            let t = std::time::Instant::now();
+            let c = TractClassifier::load(&path)?;
+            let m = c.metadata();
+            println!("model        {}", path.display());
+            println!("name         {} ({}, {})", m.name, m.architecture, m.precision);
+            println!("input        [1, 3, {0}, {0}] {1}; normalisation (x - {2}) / {3} inside the graph", m.input_size, m.input_format, m.normalisation.0, m.normalisation.1);
+            println!("output       [1, {}] logits", m.labels.len());
+            println!("labels       {}", m.labels.join(", "));
+            println!("temperature  {:.3}", m.temperature);
+            println!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
+            println!("metrics      {}", m.metrics);
+            println!("training     {}", m.training);
+            println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
+            Ok(0)
+        }
+        Cmd::Replay { dir, model, screen, looping, frames, json, quiet } => {
+            let c = load_model(model.model.as_deref())?;
+            let src = RecordingSource::open(&dir, looping)?;
+            let file = FileConfig::default();
+            let display = screen_display(&screen, &file, "none")?;
+            let decider = Decider::new(decision_config(c.metadata(), &file.decision), c.metadata().no_pet_index());
+            tracing::info!("replaying {} to {}", src.describe(), display.describe());
+            let opts = Options { max_frames: frames, preview: !screen.no_preview, error_pause: std::time::Duration::ZERO, ..Options::default() };
+            let mut k = Kiosk::new(src, c, display, decider, opts);
+            let summary = k.run(|r| if !quiet { print_frame(r, json) });
+            print_summary(&summary);
+            Ok(0)
+        }
+        Cmd::Demo { model, out } => demo(model.model.as_deref(), &out),
+        Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
+            let fmt = match format.as_str() {
+                "mjpeg" => PixelFormat::Mjpeg,
+                "yuyv" => PixelFormat::Yuyv,
+                f => bail!("unknown format `{f}` (mjpeg, yuyv)"),
+            };
+            if !images.is_empty() {
+                let mut w = RecordingWriter::create(&dir, fmt, width, height, "petcam record --images")?;
+                let mut t = 0;
+                for p in image_paths(&images)? {
+                    let f = stills::load(&p)?;
+                    let rgb = frame::to_rgb(&f).with_context(|| p.display().to_string())?;
+                    let scene = letterbox(&rgb, width, height);
+                    for _ in 0..frames_per_image {
+                        let data = match fmt {
+                            PixelFormat::Mjpeg => frame::encode_jpeg(&scene, 85),
+                            _ => frame::rgb_to_yuyv(&scene),
+                        };
+                        w.push(&Frame { format: fmt, width, height, data, timestamp_ms: t })?;
+                        t += 100;
+                    }
+                }
+                let n = w.len();
+                let path = w.finish()?;
+                println!("recorded {n} frames into {}", path.display());
+                return Ok(0);
+            }
+            record_camera(&dir, &camera, frames, fmt, width, height)
+        }
+        Cmd::Run { model, config: cfg_path, camera, screen, frames } => {
+            let file = match &cfg_path {
+                Some(p) => FileConfig::load(p).map_err(anyhow::Error::msg)?,
+                None if Path::new("/etc/petcam.toml").is_file() => FileConfig::load(Path::new("/etc/petcam.toml")).map_err(anyhow::Error::msg)?,
+                None => FileConfig::default(),
+            };
+            run_kiosk(model.model.or(file.model.clone()), camera, &screen, &file, frames)
+        }
+    }
+}
+
+fn print_summary(s: &kiosk::Summary) {
+    let t = &s.mean_times;
+    println!(
+        "{} frames ({} bad, {} source errors, {} display errors); {:.1} fps; mean ms per frame: source {:.2}, convert {:.2}, preprocess {:.2}, classify {:.2}, decide {:.3}, render {:.2}, display {:.2}",
+        s.frames, s.bad_frames, s.source_errors, s.display_errors, s.fps, t.source_ms, t.convert_ms, t.preprocess_ms, t.classify_ms, t.decide_ms, t.render_ms, t.display_ms
+    );
+}
+
+/// Fits `img` into a `w` x `h` grey frame, keeping its aspect ratio.
+fn letterbox(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
+    let scale = (w as f32 / img.width() as f32).min(h as f32 / img.height() as f32);
+    let (nw, nh) = (((img.width() as f32 * scale) as u32).max(1), ((img.height() as f32 * scale) as u32).max(1));
+    let small = image::imageops::resize(img, nw, nh, image::imageops::FilterType::Triangle);
+    let mut out = image::RgbImage::from_pixel(w, h, image::Rgb([60, 60, 60]));
+    image::imageops::overlay(&mut out, &small, ((w - nw) / 2) as i64, ((h - nh) / 2) as i64);
+    out
+}
+
+fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).with_context(|| format!("{}: demo recordings not found", root.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("recording.json").is_file()).collect();
+    dirs.sort();
+    if dirs.is_empty() {
+        bail!("{}: no recordings", root.display());
+    }
+    let probe = load_model(model)?;
+    println!("model {} ({}); screens go to {}", probe.path().display(), probe.metadata().name, out.display());
+    drop(probe);
+    for dir in dirs {
+        let name = dir.file_name().unwrap().to_string_lossy().to_string();
+        let c = load_model(model)?;
+        let src = RecordingSource::open(&dir, false)?;
+        let note = src.sidecar().note.clone();
+        let decider = Decider::new(decision_config(c.metadata(), &Default::default()), c.metadata().no_pet_index());
+        let display = ui::png::PngDisplay::new(&out.join(&name), (240, 240), true)?;
+        let mut k = Kiosk::new(src, c, display, decider, Options { error_pause: std::time::Duration::ZERO, ..Options::default() });
+        let mut last = String::new();
+        println!("\n{name}: {note}");
+        let summary = k.run(|r| {
+            if r.shown != last {
+                println!("  frame {:>3} ({:>5} ms): {}", r.index, r.timestamp_ms.unwrap_or(0), r.shown);
+                last = r.shown.clone();
+            }
+        });
+        println!("  -> {last}   [{} frames, classify {:.1} ms/frame, screens in {}]", summary.frames, summary.mean_times.classify_ms, out.join(&name).display());
+    }
+    println!("\nOn a device: `petcam run` (camera /dev/video0, display from /etc/petcam.toml); see README.");
+    Ok(0)
+}
+
+#[cfg(all(feature = "camera", target_os = "linux"))]
+fn record_camera(dir: &Path, camera: &Path, frames: usize, fmt: PixelFormat, width: u32, height: u32) -> Result<i32> {
+    use petcam::source::camera::{Camera, CameraConfig};
+    let (mut cam, err) = Camera::new(CameraConfig { device: camera.to_path_buf(), width, height, format: fmt, ..CameraConfig::default() });
+    if let Some(e) = err {
+        bail!("{e}");
+    }
+    let first = cam.next_frame()?;
+    let mut w = RecordingWriter::create(dir, first.format, first.width, first.height, &cam.describe())?;
+    w.push(&first)?;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let _ = ctrlc::set_handler(move || s2.store(true, Ordering::Relaxed));
+    while w.len() < frames && !stop.load(Ordering::Relaxed) {
+        match cam.next_frame() {
+            Ok(f) => w.push(&f)?,
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    let n = w.len();
+    let path = w.finish()?;
+    println!("recorded {n} frames into {}", path.display());
+    Ok(0)
+}
+
+#[cfg(not(all(feature = "camera", target_os = "linux")))]
+fn record_camera(_: &Path, _: &Path, _: usize, _: PixelFormat, _: u32, _: u32) -> Result<i32> {
+    bail!("this petcam was built without camera support (feature `camera`)")
+}
+
+fn run_kiosk(model: Option<PathBuf>, camera: Option<PathBuf>, screen: &ScreenArgs, file: &FileConfig, frames: usize) -> Result<i32> {
+    let display = screen_display(screen, file, if cfg!(all(feature = "spi", target_os = "linux")) { "st7789" } else { "png:petcam-screens" })?;
+    let model_path = config::resolve_model(model.as_deref());
+    let classifier = match TractClassifier::load(&model_path) {
+        Ok(c) => c,
+        Err(e) => {
+            // Show the problem on the screen, then exit non-zero so systemd retries.
+            let mut d = display;
+            let mut canvas = ui::Canvas::new(d.size().0, d.size().1);
+            ui::render(&mut canvas, &Screen::Error { title: "Model error".into(), message: e.to_string() }, &Default::default());
+            let _ = d.show(&canvas);
+            return Err(e.into());
+        }
+    };
+    let decider = Decider::new(decision_config(classifier.metadata(), &file.decision), classifier.metadata().no_pet_index());
+    let source = open_camera(camera, file)?;
+    let opts = Options { max_frames: frames, preview: !screen.no_preview, ..Options::default() };
+    let mut k = Kiosk::new(source, classifier, display, decider, opts);
+    let stop = k.stop.clone();
+    ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing signal handler")?;
+    k.show_screen(&Screen::Starting { model: model_path.display().to_string() });
+    sd_notify("READY=1");
+    let mut last_ping = std::time::Instant::now();
+    let summary = k.run(|r| {
+        if last_ping.elapsed() > std::time::Duration::from_secs(2) {
+            sd_notify("WATCHDOG=1");
+            last_ping = std::time::Instant::now();
+        }
+        tracing::debug!("{}", r.shown);
+    });
+    sd_notify("STOPPING=1");
+    k.show_screen(&Screen::Error { title: "Stopped".into(), message: "petcam is not running".into() });
+    print_summary(&summary);
+    Ok(0)
+}
+
+#[cfg(all(feature = "camera", target_os = "linux"))]
+fn open_camera(device: Option<PathBuf>, file: &FileConfig) -> Result<Box<dyn FrameSource>> {
+    use petcam::source::camera::{Camera, CameraConfig};
+    let d = CameraConfig::default();
+    let c = &file.camera;
+    let cfg = CameraConfig {
+        device: device.or(c.device.clone()).unwrap_or(d.device),
+        width: c.width.unwrap_or(d.width),
+        height: c.height.unwrap_or(d.height),
+        format: c.format.unwrap_or(d.format),
+        timeout_ms: c.timeout_ms.unwrap_or(d.timeout_ms),
+    };
+    let (cam, err) = Camera::new(cfg);
+    if let Some(e) = err {
+        tracing::error!("{e} (will keep retrying)");
+    }
+    Ok(Box::new(cam))
+}
+
+#[cfg(not(all(feature = "camera", target_os = "linux")))]
+fn open_camera(_: Option<PathBuf>, _: &FileConfig) -> Result<Box<dyn FrameSource>> {
+    bail!("this petcam was built without camera support (feature `camera`); use `petcam replay`")
+}

@@ -1,0 +1,16 @@
+//! petcam-trainer: from breed photos to the calibrated ONNX models the edge app ships.
+//!
+//! [`data`] finds labelled photos, [`images`] decodes them, [`augment`] varies them, [`model`]
+//! describes and trains networks ([`train`], [`optim`]), [`eval`] measures them, [`calibrate`] fits
+//! the temperature and the no-pet threshold, [`export`] writes ONNX (f32 and int8) and checks it
+//! with tract, [`plots`] draws the figures.
+
+pub mod augment;
+pub mod data;
+pub mod images;
+pub mod model;
+pub mod optim;
+pub mod train;
+pub mod export;
+pub mod metrics;
+pub mod plots;

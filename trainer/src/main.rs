@@ -1,0 +1,367 @@
+//! `petcam-trainer`: command line. See `petcam-trainer --help`.
+
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use petcam::classifier::Classifier;
+use petcam_trainer::augment::AugmentConfig;
+use petcam_trainer::data::{self, Split};
+use petcam_trainer::images::{self, Loaded};
+use petcam_trainer::model::arch::{self, Family};
+use petcam_trainer::model::{backbone, init, store};
+use petcam_trainer::optim::OptimizerKind;
+use petcam_trainer::train::{self, TrainConfig};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Parser)]
+#[command(name = "petcam-trainer", version, about = "Train, evaluate and export petcam's breed classifier")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct DataArgs {
+    /// Data roots (Oxford-IIIT Pet layout, folder per breed, or a manifest.csv); repeatable.
+    #[arg(long = "data", required = true)]
+    data: Vec<PathBuf>,
+    /// Photos with no pet (label `no_pet`); repeatable. Without it the model has no no-pet output trained.
+    #[arg(long = "no-pets")]
+    no_pets: Vec<PathBuf>,
+    /// Validation fraction for roots that bring no split of their own (stratified by breed).
+    #[arg(long, default_value_t = 0.2)]
+    validation_split: f32,
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Model input size in pixels (square).
+    #[arg(long, default_value_t = 96)]
+    input_size: u32,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Print per-breed counts and image sizes, like the student project did.
+    Stats {
+        #[command(flatten)]
+        data: DataArgs,
+    },
+    /// Train a model; writes checkpoints, train.csv and best.bin into --out.
+    Train(TrainArgs),
+    /// Calibrate, measure on the test splits, write f32 and int8 ONNX + plots + report into --out.
+    Export {
+        #[command(flatten)]
+        data: DataArgs,
+        /// Trained weights (best.bin from `train`).
+        #[arg(long)]
+        weights: PathBuf,
+        #[arg(long, default_value = "models")]
+        out: PathBuf,
+        /// Base name of the files (`<name>-f32.onnx`, `<name>-int8.onnx`, ...).
+        #[arg(long, default_value = "petcam-effnet-lite0-96")]
+        name: String,
+        #[arg(long, default_value_t = 256)]
+        calib_images: usize,
+        /// Largest false-breed rate on validation no-pet photos when choosing the pet threshold.
+        #[arg(long, default_value_t = 0.015)]
+        max_false_breed: f32,
+        /// Breed probability under which the device says "not sure".
+        #[arg(long, default_value_t = 0.25)]
+        confidence_threshold: f32,
+        /// Only the f32 model.
+        #[arg(long)]
+        skip_int8: bool,
+        /// Free text stored in the model's metadata as the training command line.
+        #[arg(long, default_value = "")]
+        command: String,
+    },
+    /// Evaluate weights (.bin) or an exported model (.onnx, run with tract) on a split.
+    Eval {
+        #[command(flatten)]
+        data: DataArgs,
+        /// best.bin from `train`, or an .onnx file from `export`.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        /// Temperature (default: the model's own for .onnx, 1 for .bin).
+        #[arg(long)]
+        temperature: Option<f32>,
+        /// Print one JSON line per image (path, label, prediction, probability).
+        #[arg(long)]
+        per_image: bool,
+    },
+    /// Check the EfficientNet-Lite0 port: ImageNet top-1 of Oxford test photos must be a cat or dog class.
+    CheckBackbone {
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        /// An Oxford-IIIT Pet root (or the shared pets root).
+        #[arg(long)]
+        data: PathBuf,
+        #[arg(long, default_value_t = 60)]
+        count: usize,
+        #[arg(long, default_value_t = 224)]
+        input_size: u32,
+    },
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    #[command(flatten)]
+    data: DataArgs,
+    #[arg(long, value_enum, default_value_t = Family::EffnetLite0)]
+    model: Family,
+    /// EfficientNet-Lite0 ImageNet weights (.pth); default: what scripts/fetch-backbone.sh prints.
+    #[arg(long)]
+    backbone: Option<PathBuf>,
+    #[arg(long, default_value = "runs/effnet")]
+    out: PathBuf,
+    /// Epochs training only the new head on frozen backbone features (effnet-lite0 only).
+    #[arg(long, default_value_t = 4)]
+    head_epochs: usize,
+    /// Epochs of fine-tuning (or of training from scratch for seed-cnn).
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
+    /// Peak learning rate of fine-tuning / from-scratch training.
+    #[arg(long, default_value_t = 3e-4)]
+    lr: f64,
+    /// Learning rate of the head phase.
+    #[arg(long, default_value_t = 1e-3)]
+    head_lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    momentum: f64,
+    #[arg(long, default_value_t = 0.5)]
+    warmup_epochs: f32,
+    #[arg(long, default_value_t = 1e-5)]
+    weight_decay: f32,
+    #[arg(long, default_value_t = 0.1)]
+    label_smoothing: f32,
+    /// Dropout before the classifier.
+    #[arg(long, default_value_t = 0.2)]
+    dropout: f32,
+    /// MBConv blocks (after the stem) kept frozen while fine-tuning (0-16).
+    #[arg(long, default_value_t = 2)]
+    freeze_blocks: usize,
+    /// Early stopping: epochs without a better validation accuracy.
+    #[arg(long, default_value_t = 4)]
+    patience: usize,
+    /// Do not shuffle the training set each epoch.
+    #[arg(long)]
+    no_shuffle: bool,
+    /// Stop each epoch after this many batches (quick runs and tests); 0 = all.
+    #[arg(long, default_value_t = 0)]
+    max_batches: usize,
+    /// Continue from the last checkpoint in --out.
+    #[arg(long)]
+    resume: bool,
+    #[command(flatten)]
+    augment: AugmentConfig,
+}
+
+fn load_data(d: &DataArgs) -> Result<Vec<Loaded>> {
+    let mut samples = data::load(&d.data, d.validation_split, d.seed)?;
+    if !d.no_pets.is_empty() {
+        samples.extend(data::load(&d.no_pets, d.validation_split, d.seed)?);
+    }
+    let decoded = images::decode_all(samples, d.input_size)?;
+    print_stats(&decoded.items, decoded.failed);
+    Ok(decoded.items)
+}
+
+fn print_stats(items: &[Loaded], failed: usize) {
+    let labels = data::labels();
+    let mut per: BTreeMap<usize, [usize; 3]> = BTreeMap::new();
+    for l in items {
+        per.entry(l.sample.label).or_default()[l.sample.split as usize] += 1;
+    }
+    println!("{:<28} {:>6} {:>6} {:>6}", "label", "train", "val", "test");
+    for (label, c) in &per {
+        println!("{:<28} {:>6} {:>6} {:>6}", labels[*label], c[0], c[1], c[2]);
+    }
+    let (mut minw, mut minh, mut maxw, mut maxh, mut sw, mut sh) = (u32::MAX, u32::MAX, 0, 0, 0u64, 0u64);
+    for l in items {
+        let (w, h) = l.original;
+        minw = minw.min(w);
+        minh = minh.min(h);
+        maxw = maxw.max(w);
+        maxh = maxh.max(h);
+        sw += w as u64;
+        sh += h as u64;
+    }
+    let n = items.len().max(1) as u64;
+    println!("{} images ({} unreadable, skipped); width min {minw} max {maxw} mean {}; height min {minh} max {maxh} mean {}", items.len(), failed, sw / n, sh / n);
+}
+
+fn default_backbone() -> Result<PathBuf> {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let out = std::process::Command::new("bash").arg(root.join("scripts/fetch-backbone.sh")).output().context("running scripts/fetch-backbone.sh")?;
+    anyhow::ensure!(out.status.success(), "scripts/fetch-backbone.sh failed: {}", String::from_utf8_lossy(&out.stderr).trim());
+    Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+fn main() -> Result<()> {
+    tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into())).with_writer(std::io::stderr).init();
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Stats { data } => {
+            load_data(&data)?;
+        }
+        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, confidence_threshold, skip_int8, command } => {
+            let items = load_data(&data)?;
+            let cfg_path = weights.parent().map(|d| d.join("config.json"));
+            let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            let state: serde_json::Value = weights.parent().and_then(|d| std::fs::read_to_string(d.join("state.json")).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
+            let train_secs: f64 = state["history"].as_array().map(|h| h.iter().filter_map(|r| r["seconds"].as_f64()).sum()).unwrap_or(0.0);
+            let n_train = items.iter().filter(|l| l.sample.split == Split::Train).count();
+            let training = serde_json::json!({
+                "command": command, "config": config, "train_images": n_train,
+                "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
+                "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
+            });
+            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, confidence_threshold, training, skip_int8 };
+            let ex = petcam_trainer::export::report::export(&args, &items)?;
+            println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
+            for v in &ex.variants {
+                petcam_trainer::export::report::print(v, &data::labels());
+            }
+            for f in &ex.files {
+                println!("wrote {}", f.display());
+            }
+        }
+        Cmd::Eval { data, model, split, temperature, per_image } => {
+            let items = load_data(&data)?;
+            let items: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == split && (l.sample.oxford || split != Split::Test || l.sample.label == data::NO_PET_LABEL)).collect();
+            anyhow::ensure!(!items.is_empty(), "no images in the {split:?} split");
+            let (logits, t, n_out) = if model.extension().is_some_and(|e| e == "onnx") {
+                let c = petcam::classifier::TractClassifier::load(&model)?;
+                anyhow::ensure!(c.metadata().input_size == data.input_size, "{}: model input is {} px, --input-size is {}", model.display(), c.metadata().input_size, data.input_size);
+                let mut v = vec![];
+                for l in &items {
+                    v.push(c.logits(&petcam::preprocess::to_input(&l.image, data.input_size))?);
+                }
+                let n = c.metadata().labels.len();
+                (v, temperature.unwrap_or(c.metadata().temperature), n)
+            } else {
+                let (arch, w) = store::load(&model)?;
+                let device = burn::tensor::Device::flex();
+                let net = petcam_trainer::model::net::Net::new(&arch, &w, &device);
+                let imgs: Vec<_> = items.iter().map(|l| &l.image).collect();
+                (train::predict(&net, &imgs, data.input_size, &device), temperature.unwrap_or(1.0), arch.num_outputs())
+            };
+            let labels = data::labels();
+            let breeds = petcam::labels::BREEDS.len();
+            if per_image {
+                for (l, z) in items.iter().zip(&logits) {
+                    let p = petcam_trainer::metrics::softmax(z, t);
+                    let top = petcam_trainer::metrics::argmax(&p[..breeds]);
+                    println!("{}", serde_json::json!({"path": l.sample.path, "label": labels[l.sample.label], "breed": labels[top], "probability": p[top], "pet_score": if n_out > breeds { 1.0 - p[breeds] } else { 1.0 }}));
+                }
+            }
+            let pets: Vec<usize> = (0..items.len()).filter(|&i| items[i].sample.label < breeds).collect();
+            let pl: Vec<Vec<f32>> = pets.iter().map(|&i| logits[i].clone()).collect();
+            let ll: Vec<usize> = pets.iter().map(|&i| items[i].sample.label).collect();
+            let r = petcam_trainer::metrics::breed_report(&pl, &ll, breeds, t);
+            println!("{split:?}: {} pet photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE(15 bins, T={t:.3}) {:.2}%", r.n, 100.0 * r.top1, 100.0 * r.top5, 100.0 * r.mean_per_class, 100.0 * r.ece);
+            for kind in ["jpg-orig", "squashed"] {
+                let sel: Vec<usize> = (0..pets.len()).filter(|&k| items[pets[k]].sample.kind.contains(kind)).collect();
+                if !sel.is_empty() {
+                    let rr = petcam_trainer::metrics::breed_report(&sel.iter().map(|&k| pl[k].clone()).collect::<Vec<_>>(), &sel.iter().map(|&k| ll[k]).collect::<Vec<_>>(), breeds, t);
+                    println!("  {kind}: {} photos top-1 {:.2}%", rr.n, 100.0 * rr.top1);
+                }
+            }
+            println!("per breed:");
+            for (c, acc, n) in &r.per_class {
+                println!("  {:<28} {:>6.1}%  ({n})", labels[*c], 100.0 * acc);
+            }
+            if n_out > breeds {
+                let np: Vec<f32> = (0..items.len()).filter(|&i| items[i].sample.label == breeds).map(|i| petcam_trainer::metrics::pet_score(&logits[i], breeds, t)).collect();
+                let ps: Vec<f32> = pl.iter().map(|z| petcam_trainer::metrics::pet_score(z, breeds, t)).collect();
+                if !np.is_empty() {
+                    for th in [0.3f32, 0.5, 0.7, 0.9] {
+                        let (fb, rec) = petcam_trainer::metrics::pet_rates(&ps, &np, th);
+                        println!("  pet threshold {th:.1}: false-breed rate {:.2}% on {} no-pet photos, pet recall {:.2}%", 100.0 * fb, np.len(), 100.0 * rec);
+                    }
+                }
+            }
+            println!("confusion matrix (rows: truth, columns: prediction), nonzero off-diagonal cells:");
+            for (i, row) in r.confusion.iter().enumerate() {
+                for (j, &v) in row.iter().enumerate() {
+                    if i != j && v > 0 {
+                        print!("  {}->{}:{v}", labels[i], labels[j]);
+                    }
+                }
+            }
+            println!();
+        }
+        Cmd::CheckBackbone { backbone: bb, data: root, count, input_size } => {
+            let path = match bb { Some(p) => p, None => default_backbone()? };
+            let (arch, w) = backbone::load_imagenet(&path, input_size as usize)?;
+            let mut samples: Vec<_> = data::load(&[root], 0.0, 1)?.into_iter().filter(|s| s.split == Split::Test && s.oxford).collect();
+            samples.truncate(count);
+            let n = samples.len();
+            let items = images::decode_all(samples, input_size)?.items;
+            let device = burn::tensor::Device::flex();
+            let net = petcam_trainer::model::net::Net::new(&arch, &w, &device);
+            let imgs: Vec<_> = items.iter().map(|l| &l.image).collect();
+            let logits = train::predict(&net, &imgs, input_size, &device);
+            let mut ok = 0;
+            for (l, z) in items.iter().zip(&logits) {
+                let top = z.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+                let cat = (281..=285).contains(&top);
+                let dog = (151..=268).contains(&top);
+                let want_cat = petcam::labels::is_cat(petcam::labels::BREEDS[l.sample.label]);
+                ok += ((cat && want_cat) || (dog && !want_cat)) as usize;
+            }
+            println!("{ok}/{n} photos at {input_size}x{input_size}: ImageNet top-1 in the right group (cat 281-285 / dog 151-268)");
+        }
+        Cmd::Train(a) => {
+            let classes = data::labels().len();
+            let size = a.data.input_size as usize;
+            let (arch, weights) = match a.model {
+                Family::EffnetLite0 => {
+                    let path = match &a.backbone { Some(p) => p.clone(), None => default_backbone()? };
+                    backbone::with_new_head(&path, size, classes, a.dropout, a.data.seed)?
+                }
+                Family::SeedCnn => {
+                    let arch = arch::seed_cnn(size, classes, a.dropout);
+                    let w = init::random(&arch, a.data.seed);
+                    (arch, w)
+                }
+            };
+            let items = load_data(&a.data)?;
+            let cfg = TrainConfig {
+                family: a.model,
+                input_size: a.data.input_size,
+                head_epochs: if a.model == Family::EffnetLite0 { a.head_epochs } else { 0 },
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                optimizer: a.optimizer,
+                lr: a.lr,
+                head_lr: a.head_lr,
+                momentum: a.momentum,
+                warmup_epochs: a.warmup_epochs,
+                weight_decay: a.weight_decay,
+                label_smoothing: a.label_smoothing,
+                dropout: a.dropout,
+                freeze_blocks: a.freeze_blocks,
+                patience: a.patience,
+                shuffle: !a.no_shuffle,
+                seed: a.data.seed,
+                augment: a.augment,
+                max_batches: a.max_batches,
+            };
+            std::fs::create_dir_all(&a.out)?;
+            std::fs::write(a.out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+            let n_train = items.iter().filter(|l| l.sample.split == Split::Train).count();
+            eprintln!("training {} ({} M MACs at {size}px) on {n_train} images", a.model.name(), arch.macs() / 1_000_000);
+            let out = train::train(&cfg, arch, weights, &items, &a.out, a.resume)?;
+            println!("best val accuracy {:.4}; {:.0} s; best weights in {}", out.best_val_acc, out.seconds, a.out.join("best.bin").display());
+            let _ = store::load;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,354 @@
+//! The training loop: head first with the backbone frozen, then fine-tuning; early stopping on
+//! validation accuracy, a checkpoint and a CSV row every epoch, `--resume` from the last one.
+
+use crate::augment::{augment_into, AugmentConfig};
+use crate::data::Split;
+use crate::images::Loaded;
+use crate::model::arch::{Arch, Family, Node, Weights};
+use crate::model::net::Net;
+use crate::model::store;
+use crate::optim::{self, lr_at, OptimizerKind};
+use anyhow::{Context, Result};
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Device, Tensor, TensorData};
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rayon::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct TrainConfig {
+    pub family: Family,
+    pub input_size: u32,
+    pub head_epochs: usize,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub optimizer: OptimizerKind,
+    pub lr: f64,
+    pub head_lr: f64,
+    pub momentum: f64,
+    pub warmup_epochs: f32,
+    pub weight_decay: f32,
+    pub label_smoothing: f32,
+    pub dropout: f32,
+    /// Fine-tuning leaves the stem and this many MBConv blocks frozen.
+    pub freeze_blocks: usize,
+    pub patience: usize,
+    pub shuffle: bool,
+    pub seed: u64,
+    pub augment: AugmentConfig,
+    /// Stop each epoch after this many batches (tests and quick looks); 0 = all.
+    pub max_batches: usize,
+}
+
+/// One row of the CSV log.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EpochLog {
+    pub epoch: usize,
+    pub phase: String,
+    pub lr: f64,
+    pub train_loss: f32,
+    pub train_acc: f32,
+    pub val_loss: f32,
+    pub val_acc: f32,
+    pub images_per_s: f32,
+    pub seconds: f32,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct State {
+    next_epoch: usize,
+    best_val_acc: f32,
+    best_epoch: usize,
+    since_best: usize,
+    history: Vec<EpochLog>,
+}
+
+pub struct Outcome {
+    pub arch: Arch,
+    pub best: Weights,
+    pub history: Vec<EpochLog>,
+    pub best_val_acc: f32,
+    pub seconds: f32,
+}
+
+/// Index of the first node after the stem and `blocks` MBConv blocks (for freezing).
+pub fn frozen_node_index(arch: &Arch, blocks: usize) -> usize {
+    if arch.family != Family::EffnetLite0 {
+        return 0;
+    }
+    // Block boundaries: a Save or an expand conv after a projection. Count projections (Act::None convs).
+    let mut seen = 0;
+    for (i, n) in arch.nodes.iter().enumerate() {
+        if seen == blocks {
+            return i;
+        }
+        if let Node::Conv(c) = n {
+            if c.act == crate::model::arch::Act::None {
+                seen += 1;
+                // include a following AddSaved in the block
+                if matches!(arch.nodes.get(i + 1), Some(Node::AddSaved)) && seen == blocks {
+                    return i + 2;
+                }
+            }
+        }
+    }
+    arch.head_start
+}
+
+/// Builds a `[N, 3, S, S]` tensor from pictures already at model size (no augmentation).
+pub fn batch_tensor(images: &[&image::RgbImage], size: u32, device: &Device) -> Tensor<4> {
+    let mut v = Vec::with_capacity(images.len() * 3 * (size * size) as usize);
+    for img in images {
+        petcam::preprocess::push_chw(img, &mut v);
+    }
+    Tensor::from_data(TensorData::new(v, [images.len(), 3, size as usize, size as usize]), device)
+}
+
+/// Logits of a plain (no-autodiff) network for pictures at model size, in batches.
+pub fn predict(net: &Net, images: &[&image::RgbImage], size: u32, device: &Device) -> Vec<Vec<f32>> {
+    let mut out = vec![];
+    for chunk in images.chunks(64) {
+        let logits = net.forward(batch_tensor(chunk, size, device), false, usize::MAX);
+        let [n, c] = logits.dims();
+        let v: Vec<f32> = logits.into_data().try_to_vec().unwrap();
+        out.extend((0..n).map(|i| v[i * c..(i + 1) * c].to_vec()));
+    }
+    out
+}
+
+fn smoothed_targets(labels: &[usize], classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
+    let off = smoothing / classes as f32;
+    let mut v = vec![off; labels.len() * classes];
+    for (i, &l) in labels.iter().enumerate() {
+        v[i * classes + l] += 1.0 - smoothing;
+    }
+    Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
+}
+
+fn loss_and_correct(logits: Tensor<2>, labels: &[usize], smoothing: f32) -> (Tensor<1>, usize) {
+    let [n, c] = logits.dims();
+    let device = logits.device();
+    let preds: Vec<i64> = logits.clone().inner().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
+    let correct = preds.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count();
+    let t = smoothed_targets(labels, c, smoothing, &device.inner());
+    let loss = (log_softmax(logits, 1) * t).sum().neg().div_scalar(n as f32);
+    (loss.reshape([1]), correct)
+}
+
+/// Mean cross-entropy (no smoothing) and accuracy of plain logits.
+pub fn score(logits: &[Vec<f32>], labels: &[usize]) -> (f32, f32) {
+    let mut loss = 0.0;
+    let mut correct = 0;
+    for (z, &l) in logits.iter().zip(labels) {
+        let m = z.iter().cloned().fold(f32::MIN, f32::max);
+        let lse = z.iter().map(|v| (v - m).exp()).sum::<f32>().ln() + m;
+        loss += lse - z[l];
+        let arg = z.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap().0;
+        correct += (arg == l) as usize;
+    }
+    let n = logits.len().max(1) as f32;
+    (loss / n, correct as f32 / n)
+}
+
+fn bar(len: u64, label: String) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    pb.set_style(ProgressStyle::with_template("{prefix} [{bar:30}] {pos}/{len} {msg} ({eta})").unwrap().progress_chars("=> "));
+    pb.set_prefix(label);
+    if std::env::var_os("PETCAM_NO_PROGRESS").is_some() {
+        pb.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    pb
+}
+
+pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out: &Path, resume: bool) -> Result<Outcome> {
+    std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
+    let device = Device::flex();
+    let ad = device.clone().autodiff();
+    let size = cfg.input_size;
+    let train_idx: Vec<usize> = data.iter().enumerate().filter(|(_, l)| l.sample.split == Split::Train).map(|(i, _)| i).collect();
+    let val: Vec<&Loaded> = data.iter().filter(|l| l.sample.split == Split::Val).collect();
+    let val_imgs: Vec<&image::RgbImage> = val.iter().map(|l| &l.image).collect();
+    let val_labels: Vec<usize> = val.iter().map(|l| l.sample.label).collect();
+    anyhow::ensure!(!train_idx.is_empty(), "no training images");
+    let ckpt = out.join("checkpoint.bin");
+    let best_path = out.join("best.bin");
+    let state_path = out.join("state.json");
+    let csv_path = out.join("train.csv");
+
+    let (mut net, mut state) = if resume && ckpt.is_file() && state_path.is_file() {
+        let (a, w) = store::load(&ckpt)?;
+        let st: State = serde_json::from_str(&std::fs::read_to_string(&state_path)?).context("state.json")?;
+        eprintln!("resuming from {} at epoch {}", ckpt.display(), st.next_epoch + 1);
+        (Net::new(&a, &w, &ad), st)
+    } else {
+        (Net::new(&arch, &init, &ad), State { next_epoch: 0, best_val_acc: -1.0, best_epoch: 0, since_best: 0, history: vec![] })
+    };
+    let start = Instant::now();
+    let total_epochs = cfg.head_epochs + cfg.epochs;
+    let steps_per_epoch = {
+        let n = train_idx.len().div_ceil(cfg.batch_size);
+        if cfg.max_batches > 0 { n.min(cfg.max_batches) } else { n }
+    };
+    let frozen_ft = frozen_node_index(&arch, cfg.freeze_blocks);
+    let mut head_features: Option<(Vec<f32>, Vec<usize>, usize)> = None;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
+    // Advance the RNG stream deterministically on resume.
+    for _ in 0..state.next_epoch {
+        let _: u64 = rand::Rng::random(&mut rng);
+    }
+
+    for epoch in state.next_epoch..total_epochs {
+        let head_phase = epoch < cfg.head_epochs;
+        let t0 = Instant::now();
+        let mut optim = optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum);
+        let _ = &mut optim;
+        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
+        let lr;
+        if head_phase {
+            // Frozen backbone: its features do not change, so compute them once (centre crop and
+            // its mirror image) and train the head on them.
+            if head_features.is_none() {
+                let pb = bar(train_idx.len() as u64, "features".into());
+                let mut feats = vec![];
+                let mut labels = vec![];
+                let mut dim = 0;
+                for chunk in train_idx.chunks(64) {
+                    for flip in [false, true] {
+                        let cfg_aug = AugmentConfig { flip: if flip { 1.0 } else { 0.0 }, ..AugmentConfig::none() };
+                        let mut v = vec![0.0; chunk.len() * 3 * (size * size) as usize];
+                        let per = 3 * (size * size) as usize;
+                        v.par_chunks_mut(per).zip(chunk.par_iter()).for_each(|(o, &i)| {
+                            let mut r = rand::rngs::StdRng::seed_from_u64(i as u64);
+                            augment_into(&data[i].image, size, &cfg_aug, &mut r, o);
+                        });
+                        let x = Tensor::<4>::from_data(TensorData::new(v, [chunk.len(), 3, size as usize, size as usize]), &device);
+                        let f = net.features(x);
+                        dim = f.dims()[1];
+                        feats.extend(f.into_data().try_to_vec::<f32>().unwrap());
+                        labels.extend(chunk.iter().map(|&i| data[i].sample.label));
+                    }
+                    pb.inc(chunk.len() as u64);
+                }
+                pb.finish_and_clear();
+                head_features = Some((feats, labels, dim));
+            }
+            let (feats, labels, dim) = head_features.as_ref().unwrap();
+            let n = labels.len();
+            let mut order: Vec<usize> = (0..n).collect();
+            order.shuffle(&mut rng);
+            let steps = n.div_ceil(cfg.batch_size);
+            lr = cfg.head_lr;
+            for (s, b) in order.chunks(cfg.batch_size).enumerate() {
+                let lr_now = lr_at(epoch * steps + s, cfg.head_epochs * steps, 0, cfg.head_lr, 0.1);
+                let mut v = Vec::with_capacity(b.len() * dim);
+                for &i in b {
+                    v.extend_from_slice(&feats[i * dim..(i + 1) * dim]);
+                }
+                let bl: Vec<usize> = b.iter().map(|&i| labels[i]).collect();
+                let x = Tensor::<2>::from_data(TensorData::new(v, [b.len(), *dim]), &device);
+                let logits = net.head(x, true);
+                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing);
+                loss_sum += loss.clone().inner().into_scalar::<f32>() as f64 * b.len() as f64;
+                correct += c;
+                seen += b.len();
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(lr_now, net, grads);
+            }
+        } else {
+            let mut order = train_idx.clone();
+            if cfg.shuffle {
+                order.shuffle(&mut rng);
+            }
+            let ft_epoch = epoch - cfg.head_epochs;
+            let warmup = (cfg.warmup_epochs * steps_per_epoch as f32) as usize;
+            let pb = bar((steps_per_epoch * cfg.batch_size).min(order.len()) as u64, format!("epoch {:>2}/{total_epochs}", epoch + 1));
+            let epoch_seed: u64 = rand::Rng::random(&mut rng);
+            let mut last_lr = 0.0;
+            let frozen = if cfg.family == Family::EffnetLite0 { frozen_ft } else { 0 };
+            for (s, b) in order.chunks(cfg.batch_size).take(steps_per_epoch).enumerate() {
+                let lr_now = lr_at(ft_epoch * steps_per_epoch + s, cfg.epochs * steps_per_epoch, warmup, cfg.lr, 0.02);
+                last_lr = lr_now;
+                let per = 3 * (size * size) as usize;
+                let mut v = vec![0.0; b.len() * per];
+                v.par_chunks_mut(per).zip(b.par_iter()).enumerate().for_each(|(k, (o, &i))| {
+                    let mut r = rand::rngs::StdRng::seed_from_u64(epoch_seed ^ ((s * cfg.batch_size + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+                    augment_into(&data[i].image, size, &cfg.augment, &mut r, o);
+                });
+                let bl: Vec<usize> = b.iter().map(|&i| data[i].sample.label).collect();
+                let x = Tensor::<4>::from_data(TensorData::new(v, [b.len(), 3, size as usize, size as usize]), &device);
+                let logits = net.forward(x, true, frozen);
+                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing);
+                let lv = loss.clone().inner().into_scalar::<f32>();
+                anyhow::ensure!(lv.is_finite(), "loss became {lv} at epoch {} step {s}: lower the learning rate", epoch + 1);
+                loss_sum += lv as f64 * b.len() as f64;
+                correct += c;
+                seen += b.len();
+                let grads = GradientsParams::from_grads(loss.backward(), &net);
+                net = optim.step(lr_now, net, grads);
+                pb.inc(b.len() as u64);
+                let el = t0.elapsed().as_secs_f32();
+                pb.set_message(format!("loss {:.3} acc {:.3} {:.0} img/s", loss_sum / seen as f64, correct as f32 / seen as f32, seen as f32 / el));
+            }
+            pb.finish_and_clear();
+            lr = last_lr;
+        }
+        let train_secs = t0.elapsed().as_secs_f32();
+        let plain = net.valid();
+        let (val_loss, val_acc) = if val_imgs.is_empty() { (f32::NAN, 0.0) } else { score(&predict(&plain, &val_imgs, size, &device), &val_labels) };
+        let log = EpochLog {
+            epoch: epoch + 1,
+            phase: if head_phase { "head".into() } else { "finetune".into() },
+            lr,
+            train_loss: (loss_sum / seen.max(1) as f64) as f32,
+            train_acc: correct as f32 / seen.max(1) as f32,
+            val_loss,
+            val_acc,
+            images_per_s: seen as f32 / train_secs,
+            seconds: t0.elapsed().as_secs_f32(),
+        };
+        eprintln!(
+            "epoch {:>2}/{total_epochs} {:<8} lr {:.2e}  train loss {:.3} acc {:.3}  val loss {:.3} acc {:.3}  {:.0} img/s  {:.0}s",
+            log.epoch, log.phase, log.lr, log.train_loss, log.train_acc, log.val_loss, log.val_acc, log.images_per_s, log.seconds
+        );
+        state.history.push(log);
+        let weights = plain.weights();
+        if val_acc > state.best_val_acc {
+            state.best_val_acc = val_acc;
+            state.best_epoch = epoch + 1;
+            state.since_best = 0;
+            store::save(&best_path, net.arch(), &weights)?;
+        } else if !head_phase {
+            state.since_best += 1;
+        }
+        store::save(&ckpt, net.arch(), &weights)?;
+        state.next_epoch = epoch + 1;
+        std::fs::write(&state_path, serde_json::to_string_pretty(&state)?)?;
+        write_csv(&csv_path, &state.history)?;
+        if !head_phase && cfg.patience > 0 && state.since_best >= cfg.patience {
+            eprintln!("early stop: no val improvement for {} epochs (best {:.3} at epoch {})", cfg.patience, state.best_val_acc, state.best_epoch);
+            break;
+        }
+    }
+    let (arch, best) = store::load(&best_path)?;
+    Ok(Outcome { arch, best, history: state.history, best_val_acc: state.best_val_acc, seconds: start.elapsed().as_secs_f32() })
+}
+
+pub fn write_csv(path: &PathBuf, rows: &[EpochLog]) -> Result<()> {
+    let mut f = std::fs::File::create(path).with_context(|| format!("{}: cannot write", path.display()))?;
+    writeln!(f, "epoch,phase,lr,train_loss,train_acc,val_loss,val_acc,images_per_s,seconds")?;
+    for r in rows {
+        writeln!(f, "{},{},{:.6e},{:.5},{:.5},{:.5},{:.5},{:.1},{:.1}", r.epoch, r.phase, r.lr, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.images_per_s, r.seconds)?;
+    }
+    Ok(())
+}
+
+pub fn read_csv(path: &Path) -> Result<Vec<EpochLog>> {
+    let mut rd = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
+    rd.deserialize().map(|r| r.with_context(|| format!("{}: bad row", path.display()))).collect()
+}
