@@ -13,5 +13,6 @@ pub mod kiosk;
 pub mod labels;
 pub mod metadata;
 pub mod preprocess;
+pub mod scene;
 pub mod source;
 pub mod ui;

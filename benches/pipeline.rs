@@ -1,0 +1,70 @@
+//! Per-stage and end-to-end timings of the device pipeline on realistic inputs (640x480 frames,
+//! the shipped models). Single-threaded: tract runs one thread unless told otherwise, which is
+//! what the kiosk does. `cargo bench -p petcam`; figures and their meaning in docs/PERFORMANCE.md.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use petcam::classifier::{Classifier, Scores, TractClassifier};
+use petcam::decision::{Decider, DecisionConfig};
+use petcam::frame::{self, Frame, PixelFormat};
+use petcam::preprocess;
+use petcam::ui::{render, Canvas, Overlay, Screen};
+use std::hint::black_box;
+use std::path::PathBuf;
+
+fn scene() -> image::RgbImage {
+    let cat = image::open(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png")).unwrap().to_rgb8();
+    let bg = petcam::scene::background(None, 640, 480);
+    petcam::scene::compose(&bg, Some((&cat, petcam::scene::Placement { height_frac: 0.8, centre_x: 0.5, centre_y: 0.5 })), &petcam::scene::Look::neutral(), &mut petcam::scene::Rng::new(1))
+}
+
+fn models() -> Vec<(String, PathBuf)> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).map(|p| (p.file_stem().unwrap().to_string_lossy().to_string(), p)).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn stages(c: &mut Criterion) {
+    let img = scene();
+    let yuyv = Frame { format: PixelFormat::Yuyv, width: 640, height: 480, data: frame::rgb_to_yuyv(&img), timestamp_ms: 0 };
+    let mjpeg = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: frame::encode_jpeg(&img, 85), timestamp_ms: 0 };
+    c.bench_function("yuyv_640x480_to_rgb", |b| b.iter(|| frame::to_rgb(black_box(&yuyv)).unwrap()));
+    c.bench_function("mjpeg_640x480_decode", |b| b.iter(|| frame::to_rgb(black_box(&mjpeg)).unwrap()));
+    c.bench_function("crop_resize_to_96_chw", |b| b.iter(|| preprocess::to_input(black_box(&img), 96)));
+    let input = preprocess::to_input(&img, 96);
+    for (name, path) in models() {
+        let mut m = TractClassifier::load(&path).unwrap();
+        c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
+    }
+    let probs: Vec<f32> = (0..38).map(|i| if i == 4 { 0.8 } else { 0.2 / 37.0 }).collect();
+    let scores = Scores { probs, pet_score: 0.99 };
+    let mut d = Decider::new(DecisionConfig::default(), Some(37));
+    c.bench_function("decision_update", |b| b.iter(|| d.update(black_box(&scores))));
+    let mut canvas = Canvas::new(240, 240);
+    let screen = Screen::Breed { name: "Beagle".into(), probability: 0.98, top: vec![("Beagle".into(), 0.98), ("Basset Hound".into(), 0.01), ("Pug".into(), 0.005)] };
+    let overlay = Overlay { preview: Some(img.clone()), fps: Some(10.0) };
+    c.bench_function("render_breed_screen_240x240", |b| b.iter(|| render(&mut canvas, black_box(&screen), black_box(&overlay))));
+    if let Some((name, path)) = models().into_iter().find(|(n, _)| n.ends_with("f32")) {
+        let mut m = TractClassifier::load(&path).unwrap();
+        let mut d = Decider::new(DecisionConfig::default(), m.metadata().no_pet_index());
+        c.bench_function(&format!("end_to_end_mjpeg_frame_{name}"), |b| {
+            b.iter(|| {
+                let rgb = frame::to_rgb(black_box(&mjpeg)).unwrap();
+                let x = preprocess::to_input(&rgb, 96);
+                let s = m.classify(&x).unwrap();
+                let dec = d.update(&s);
+                let screen = petcam::kiosk::screen_for(&dec, &m.metadata().labels.clone());
+                render(&mut canvas, &screen, &Overlay { preview: Some(rgb), fps: Some(10.0) });
+            })
+        });
+    }
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30).warm_up_time(std::time::Duration::from_secs(1)).measurement_time(std::time::Duration::from_secs(3));
+    targets = stages
+}
+criterion_main!(benches);

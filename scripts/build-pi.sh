@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Release builds of petcam for the Raspberry Pi: aarch64 (Pi 3/4/5, Zero 2 W with 64-bit OS) and
+# armv7 (32-bit Raspberry Pi OS). Uses `cross` when available, else Debian's cross toolchains
+# (see .cargo/config.toml). Prints the binary sizes.
+#   scripts/build-pi.sh [aarch64|armv7|all]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+which=${1:-all}
+targets=()
+case "$which" in
+  aarch64) targets=(aarch64-unknown-linux-gnu) ;;
+  armv7) targets=(armv7-unknown-linux-gnueabihf) ;;
+  all) targets=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf) ;;
+  *) echo "build-pi: unknown target '$which' (aarch64, armv7, all)" >&2; exit 2 ;;
+esac
+for t in "${targets[@]}"; do
+  if command -v cross >/dev/null && { command -v docker >/dev/null || command -v podman >/dev/null; } && [ -z "${PETCAM_NO_CROSS:-}" ]; then
+    cross build --release --target "$t" --bin petcam
+  else
+    rustup target add "$t" >/dev/null
+    cargo build --release --target "$t" --bin petcam
+  fi
+done
+for t in "${targets[@]}"; do
+  f=target/$t/release/petcam
+  printf '%-34s %8.2f MB  %s\n' "$t" "$(echo "$(stat -c %s "$f") / 1048576" | bc -l)" "$f"
+done

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs petcam on a Raspberry Pi as a kiosk service. Run on the Pi as root from an unpacked
+# release (binary + models/ + scripts/), or from a checkout after scripts/build-pi.sh:
+#   sudo scripts/install-pi.sh [--binary PATH] [--enable-spi] [--display st7789|ili9341|fb]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+binary=""
+enable_spi=0
+display=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --binary) binary=$2; shift 2 ;;
+    --enable-spi) enable_spi=1; shift ;;
+    --display) display=$2; shift 2 ;;
+    *) echo "install-pi: unknown option $1" >&2; exit 2 ;;
+  esac
+done
+[ "$(id -u)" -eq 0 ] || { echo "install-pi: run as root (sudo)" >&2; exit 1; }
+if [ -z "$binary" ]; then
+  case "$(uname -m)" in
+    aarch64) binary=target/aarch64-unknown-linux-gnu/release/petcam ;;
+    armv7l) binary=target/armv7-unknown-linux-gnueabihf/release/petcam ;;
+    *) binary=target/release/petcam ;;
+  esac
+fi
+[ -x "$binary" ] || { echo "install-pi: $binary not found (build with scripts/build-pi.sh, or pass --binary)" >&2; exit 1; }
+model=$(ls models/*-f32.onnx | head -1)
+install -m 0755 "$binary" /usr/local/bin/petcam
+install -d /usr/share/petcam
+install -m 0644 models/*.onnx /usr/share/petcam/
+[ -f /etc/petcam.toml ] || install -m 0644 scripts/petcam.toml /etc/petcam.toml
+if [ -n "$display" ]; then sed -i "s/^display = .*/display = \"$display\"/" /etc/petcam.toml; fi
+for g in video spi gpio; do getent group "$g" >/dev/null || groupadd --system "$g"; done
+id petcam >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --groups video,spi,gpio petcam
+if [ "$enable_spi" -eq 1 ]; then
+  cfg=/boot/firmware/config.txt; [ -f "$cfg" ] || cfg=/boot/config.txt
+  grep -q '^dtparam=spi=on' "$cfg" || { echo 'dtparam=spi=on' >> "$cfg"; echo "SPI enabled in $cfg: reboot once"; }
+fi
+install -m 0644 scripts/petcam.service /etc/systemd/system/petcam.service
+systemctl daemon-reload
+systemctl enable --now petcam.service
+echo "petcam installed: model $(basename "$model"), config /etc/petcam.toml; logs: journalctl -u petcam -f"

@@ -1,0 +1,108 @@
+//! The command line: classify, info, and clear one-line errors for bad input.
+
+use crate::util::*;
+
+#[test]
+fn info_describes_the_shipped_model() {
+    let o = petcam(&["info", model().to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("input        [1, 3, 96, 96]"), "{out}");
+    assert!(out.contains("no_pet") && out.contains("beagle"), "{out}");
+}
+
+#[test]
+fn classify_names_a_cat_and_not_a_coffee_cup() {
+    let cat = demo_image("chelsea.png");
+    let cup = demo_image("coffee.png");
+    let o = petcam(&["classify", "--json", "--model", model().to_str().unwrap(), cat.to_str().unwrap(), cup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2);
+    // Chelsea is a tabby cat: a pet, and the most likely breed is a cat breed.
+    assert_ne!(lines[0]["decision"], "no_pet", "{}", lines[0]);
+    assert!(petcam::labels::is_cat(lines[0]["label"].as_str().unwrap()), "{}", lines[0]);
+    assert_eq!(lines[1]["decision"], "no_pet", "{}", lines[1]);
+    assert!(lines[1]["pet_score"].as_f64().unwrap() < 0.5);
+}
+
+#[test]
+fn classify_prints_percent_and_breed() {
+    let o = petcam(&["classify", "--top-k", "3", "--model", model().to_str().unwrap(), demo_image("chelsea.png").to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = stdout(&o);
+    let first = out.lines().next().unwrap();
+    assert!(first.contains('%'), "{out}");
+    assert_eq!(out.lines().count(), 4, "answer plus 3 breeds: {out}");
+}
+
+#[test]
+fn corrupt_image_is_a_one_line_error_naming_the_file() {
+    let d = scratch("corrupt-image");
+    let jpeg = std::fs::read(demo_image("chelsea.png")).unwrap();
+    let bad = d.join("truncated.png");
+    write(&bad, &jpeg[..jpeg.len() / 3]);
+    let o = petcam(&["classify", "--model", model().to_str().unwrap(), bad.to_str().unwrap()]);
+    let line = assert_one_line_error(&o);
+    assert!(line.contains("truncated.png"), "{line}");
+    let txt = d.join("notes.jpg");
+    write(&txt, b"this is not a picture");
+    let o = petcam(&["classify", "--model", model().to_str().unwrap(), txt.to_str().unwrap()]);
+    let line = assert_one_line_error(&o);
+    assert!(line.contains("notes.jpg") && line.contains("not an image"), "{line}");
+}
+
+#[test]
+fn missing_model_names_the_path() {
+    let o = petcam(&["classify", "--model", "/nonexistent/model.onnx", demo_image("chelsea.png").to_str().unwrap()]);
+    let line = assert_one_line_error(&o);
+    assert!(line.contains("/nonexistent/model.onnx") && line.contains("cannot read model"), "{line}");
+}
+
+#[test]
+fn a_file_that_is_not_a_model_is_rejected_clearly() {
+    let d = scratch("bad-model");
+    let p = d.join("garbage.onnx");
+    write(&p, b"\x08\x07garbage that is not protobuf at all \xff\xff\xff");
+    let line = assert_one_line_error(&petcam(&["info", p.to_str().unwrap()]));
+    assert!(line.contains("garbage.onnx"), "{line}");
+    // A real ONNX file without petcam metadata: truncate the shipped model to its first bytes is
+    // not valid protobuf either; use the metadata check through the library instead.
+    let bytes = std::fs::read(model()).unwrap();
+    let p2 = d.join("truncated.onnx");
+    write(&p2, &bytes[..bytes.len() / 2]);
+    let line = assert_one_line_error(&petcam(&["info", p2.to_str().unwrap()]));
+    assert!(line.contains("truncated.onnx"), "{line}");
+}
+
+#[test]
+fn model_with_the_wrong_input_size_is_rejected() {
+    use prost::Message;
+    let bytes = std::fs::read(model()).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
+    // Claim a 128x128 input while the graph was built for 96x96... the graph itself is fully
+    // convolutional, so also break the classifier: declare 5 labels for 38 outputs.
+    for e in proto.metadata_props.iter_mut().filter(|e| e.key == petcam::metadata::METADATA_KEY) {
+        let mut m = petcam::metadata::ModelMetadata::from_json(&e.value).unwrap();
+        m.labels.truncate(5);
+        e.value = m.to_json();
+    }
+    let d = scratch("wrong-shape");
+    let p = d.join("five-labels.onnx");
+    write(&p, &proto.encode_to_vec());
+    let line = assert_one_line_error(&petcam(&["info", p.to_str().unwrap()]));
+    assert!(line.contains("five-labels.onnx") && line.contains("does not match its 5 labels"), "{line}");
+    proto.metadata_props.clear();
+    let p = d.join("no-metadata.onnx");
+    write(&p, &proto.encode_to_vec());
+    let line = assert_one_line_error(&petcam(&["info", p.to_str().unwrap()]));
+    assert!(line.contains("no-metadata.onnx") && line.contains("not a petcam model"), "{line}");
+}
+
+#[test]
+fn bad_recording_sidecar_is_a_clear_error() {
+    let d = scratch("bad-sidecar");
+    write(&d.join("recording.json"), b"{\"version\": 1, ");
+    let line = assert_one_line_error(&petcam(&["replay", d.to_str().unwrap(), "--model", model().to_str().unwrap()]));
+    assert!(line.contains("recording.json") && line.contains("bad recording sidecar"), "{line}");
+}

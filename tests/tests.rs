@@ -1,0 +1,13 @@
+//! Integration tests, built as one binary. Each module runs the real `petcam` binary or the real
+//! pipeline with the shipped model:
+//! - `cli`: classify, info and the one-line errors for bad input;
+//! - `replay`: recorded camera frames (made from ../shared at test time) through the whole pipeline;
+//! - `screens`: every screen at two panel sizes against committed golden PNGs;
+//! - `faults`: camera and display faults injected through the source/display seams.
+
+mod util;
+
+mod cli;
+mod faults;
+mod replay;
+mod screens;

@@ -1,0 +1,135 @@
+//! Trains a tiny model for a few steps on a synthetic fixture in the Oxford-IIIT Pet layout,
+//! exports it, reloads the ONNX file with tract (petcam's own classifier) and checks agreement.
+//! Needs neither the backbone download nor the shared data set.
+
+use image::{Rgb, RgbImage};
+use petcam::classifier::{Classifier, TractClassifier};
+use petcam_trainer::augment::AugmentConfig;
+use petcam_trainer::data::{self, Split};
+use petcam_trainer::export::{onnx, report};
+use petcam_trainer::images;
+use petcam_trainer::model::{arch, init, net::Net, store};
+use petcam_trainer::optim::OptimizerKind;
+use petcam_trainer::train::{self, TrainConfig};
+use std::path::{Path, PathBuf};
+
+/// Three "breeds" that differ in colour and shape, plus a no-pet folder.
+fn fixture(root: &Path) {
+    let _ = std::fs::remove_dir_all(root);
+    std::fs::create_dir_all(root.join("pets/images")).unwrap();
+    std::fs::create_dir_all(root.join("pets/annotations")).unwrap();
+    std::fs::create_dir_all(root.join("nopets/no_pet")).unwrap();
+    let breeds = [("Bengal", 6, [200, 120, 40]), ("beagle", 5, [60, 160, 60]), ("pug", 26, [60, 60, 200])];
+    let (mut list, mut trainval, mut test) = (String::from("#Image CLASS-ID SPECIES BREED ID\n"), String::new(), String::new());
+    for (b, id, colour) in breeds {
+        for n in 1..=24 {
+            let img = RgbImage::from_fn(48 + n, 40, |x, y| {
+                let inside = ((x as i32 - 24).pow(2) + (y as i32 - 20).pow(2)) < 150 + (n as i32 * 3);
+                if inside { Rgb(colour) } else { Rgb([(x * 3 + n * 5) as u8, (y * 4) as u8, 128]) }
+            });
+            let name = format!("{b}_{n}");
+            img.save(root.join("pets/images").join(format!("{name}.jpg"))).unwrap();
+            let line = format!("{name} {id} 1 1\n");
+            list.push_str(&line);
+            if n > 20 { test.push_str(&line) } else { trainval.push_str(&line) }
+        }
+    }
+    std::fs::write(root.join("pets/annotations/list.txt"), list).unwrap();
+    std::fs::write(root.join("pets/annotations/trainval.txt"), trainval).unwrap();
+    std::fs::write(root.join("pets/annotations/test.txt"), test).unwrap();
+    for n in 0..12 {
+        RgbImage::from_fn(40, 40, |x, y| Rgb([((x + y) * n) as u8, 200, (x * 6) as u8])).save(root.join(format!("nopets/no_pet/{n}.png"))).unwrap();
+    }
+    // One corrupt file: skipped with a warning, not fatal (1 of 84 < 5%).
+    std::fs::write(root.join("pets/images/pug_24.jpg"), b"\xff\xd8 broken").unwrap();
+}
+
+#[test]
+fn train_export_reload_agree() {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
+    fixture(&root);
+    let size = 32;
+    let mut samples = data::load(&[root.join("pets")], 0.25, 1).unwrap();
+    samples.extend(data::load(&[root.join("nopets")], 0.25, 1).unwrap());
+    let decoded = images::decode_all(samples, size).unwrap();
+    assert_eq!(decoded.failed, 1, "the corrupt file is skipped and counted");
+    let items = decoded.items;
+    assert!(items.iter().any(|l| l.sample.split == Split::Val) && items.iter().any(|l| l.sample.split == Split::Test));
+
+    let arch = arch::seed_cnn(size as usize, data::labels().len(), 0.1);
+    let w0 = init::random(&arch, 3);
+    let cfg = TrainConfig {
+        family: arch.family, input_size: size, head_epochs: 0, epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam,
+        lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0,
+    };
+    let out = root.join("run");
+    let outcome = train::train(&cfg, arch.clone(), w0.clone(), &items, &out, false).unwrap();
+    assert_eq!(outcome.history.len(), 3);
+    assert!(out.join("train.csv").is_file() && out.join("checkpoint.bin").is_file());
+    let first = &outcome.history[0];
+    let last = outcome.history.last().unwrap();
+    assert!(last.train_loss < first.train_loss, "training lowers the loss: {:?}", outcome.history);
+    assert!(outcome.best != w0, "weights changed");
+
+    // Resume continues after the last epoch instead of starting over.
+    let cfg4 = TrainConfig { epochs: 4, ..cfg.clone() };
+    let resumed = train::train(&cfg4, arch.clone(), w0, &items, &out, true).unwrap();
+    assert_eq!(resumed.history.len(), 4);
+
+    // Export f32 and check it with tract.
+    let models = root.join("models");
+    let args = report::ExportArgs {
+        weights: out.join("best.bin"), out_dir: models.clone(), name: "tiny".into(), calib_images: 16, max_false_breed: 0.1,
+        confidence_threshold: 0.25, training: serde_json::json!({"fixture": true}), skip_int8: true,
+    };
+    let ex = report::export(&args, &items).unwrap();
+    assert!(ex.variants[0].tract_top1_agreement >= 0.98);
+    assert!(ex.variants[0].tract_max_abs_logit_diff < 1e-3, "{}", ex.variants[0].tract_max_abs_logit_diff);
+    let onnx_path = models.join("tiny-f32.onnx");
+    let mut c = TractClassifier::load(&onnx_path).unwrap();
+    assert_eq!(c.metadata().labels.len(), 38);
+    assert_eq!(c.metadata().input_size, size);
+    assert!((c.metadata().temperature - ex.temperature).abs() < 1e-6);
+    assert!(models.join("tiny-confusion.png").is_file() && models.join("tiny-reliability.png").is_file() && models.join("tiny-curves.png").is_file());
+
+    // The exported model and the trainer agree on a test picture, logit for logit.
+    let (a, w) = store::load(&out.join("best.bin")).unwrap();
+    let device = burn::tensor::Device::flex();
+    let net = Net::new(&a, &w, &device);
+    let pic = items.iter().find(|l| l.sample.split == Split::Test).unwrap();
+    let trainer_logits = &train::predict(&net, &[&pic.image], size, &device)[0];
+    let input = petcam::preprocess::to_input(&pic.image, size);
+    let tract_logits = c.logits(&input).unwrap();
+    for (x, y) in trainer_logits.iter().zip(&tract_logits) {
+        assert!((x - y).abs() < 1e-3, "{x} vs {y}");
+    }
+    let s = c.classify(&input).unwrap();
+    assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // The int8 formulation loads in tract and stays close to f32 on this picture.
+    let ranges: Vec<onnx::Range> = net.input_ranges(train::batch_tensor(&[&pic.image], size, &device)).into_iter().map(|(min, max)| onnx::Range { min, max }).collect();
+    let meta = c.metadata().clone();
+    let bytes = onnx::encode(&onnx::build(&a, &w, &meta, Some(&ranges)));
+    let c8 = TractClassifier::from_bytes(&bytes, Path::new("tiny-int8.onnx")).unwrap();
+    let z8 = c8.logits(&input).unwrap();
+    assert_eq!(z8.len(), 38);
+    let max_diff = z8.iter().zip(&tract_logits).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    let scale = tract_logits.iter().map(|v| v.abs()).fold(0.0, f32::max);
+    assert!(max_diff < 0.2 * scale.max(1.0), "int8 logits drift {max_diff} (scale {scale})");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let missing = petcam_trainer::model::backbone::load_imagenet(Path::new("/nonexistent/lite0.pth"), 96).unwrap_err().to_string();
+    assert!(missing.contains("/nonexistent/lite0.pth") && missing.contains("fetch-backbone"), "{missing}");
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad-data");
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("beagle")).unwrap();
+    let err = data::load(&[root.clone()], 0.2, 1).unwrap_err().to_string();
+    assert!(err.contains("beagle") && err.contains("no images"), "{err}");
+    let not_pth = root.join("weights.pth");
+    std::fs::write(&not_pth, b"not a checkpoint").unwrap();
+    let err = petcam_trainer::model::backbone::load_imagenet(&not_pth, 96).unwrap_err().to_string();
+    assert!(err.contains("weights.pth"), "{err}");
+}
