@@ -1,6 +1,7 @@
 //! Writes the test recordings (see `tests/util/recordings.rs`) for a look by hand:
 //! `cargo run --example make-test-recordings -- [OUT]` (default `target/test-recordings`).
 
+#[allow(dead_code)]
 #[path = "../tests/util/recordings.rs"]
 mod recordings;
 

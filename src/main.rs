@@ -110,17 +110,6 @@ fn make_display(kind: &DisplayKind, size: (u32, u32), keep: bool, file: &FileCon
     })
 }
 
-impl Display for Box<dyn Display> {
-    fn size(&self) -> (u32, u32) {
-        (**self).size()
-    }
-    fn show(&mut self, c: &ui::Canvas) -> Result<(), ui::DisplayError> {
-        (**self).show(c)
-    }
-    fn describe(&self) -> String {
-        (**self).describe()
-    }
-}
 
 fn screen_display(s: &ScreenArgs, file: &FileConfig, default: &str) -> Result<Box<dyn Display>> {
     let kind: DisplayKind = s.display.clone().or_else(|| file.display.clone()).unwrap_or_else(|| default.to_string()).parse().map_err(anyhow::Error::msg)?;
@@ -231,11 +220,11 @@ fn run(cmd: Cmd) -> Result<i32> {
             let c = load_model(model.model.as_deref())?;
             let src = RecordingSource::open(&dir, looping)?;
             let file = FileConfig::default();
-            let display = screen_display(&screen, &file, "none")?;
+            let screens = screen_display(&screen, &file, "none")?;
             let decider = Decider::new(decision_config(c.metadata(), &file.decision), c.metadata().no_pet_index());
-            tracing::info!("replaying {} to {}", src.describe(), display.describe());
+            tracing::info!("replaying {} to {}", src.describe(), screens.describe());
             let opts = Options { max_frames: frames, preview: !screen.no_preview, error_pause: std::time::Duration::ZERO, ..Options::default() };
-            let mut k = Kiosk::new(src, c, display, decider, opts);
+            let mut k = Kiosk::new(src, c, screens, decider, opts);
             let summary = k.run(|r| if !quiet { print_frame(r, json) });
             print_summary(&summary);
             Ok(0)
@@ -300,7 +289,7 @@ fn letterbox(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
 }
 
 fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/recordings");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).with_context(|| format!("{}: demo recordings not found", root.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("recording.json").is_file()).collect();
     dirs.sort();
     if dirs.is_empty() {

@@ -65,7 +65,7 @@ fn text_stays_inside_the_screen() {
             render(&mut c, &screen, &overlay);
             let img = c.to_image();
             let bg = *img.get_pixel(w - 1, h - 1);
-            for y in 40..h {
+            for y in 60..h {
                 for x in [0, w - 1] {
                     assert_eq!(*img.get_pixel(x, y), bg, "{name} {w}x{h}: edge pixel ({x},{y}) drawn on");
                 }

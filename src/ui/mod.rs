@@ -28,6 +28,18 @@ pub trait Display {
     fn describe(&self) -> String;
 }
 
+impl<D: Display + ?Sized> Display for Box<D> {
+    fn size(&self) -> (u32, u32) {
+        (**self).size()
+    }
+    fn show(&mut self, canvas: &Canvas) -> Result<(), DisplayError> {
+        (**self).show(canvas)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// A display that shows nothing (`--display none`).
 pub struct NullDisplay {
     pub size: (u32, u32),

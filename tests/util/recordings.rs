@@ -48,7 +48,15 @@ pub fn shared_root() -> Option<PathBuf> {
 }
 
 /// Breeds used for pet recordings (cats and dogs), one Oxford test photo each.
-pub const BREEDS: [&str; 8] = ["Abyssinian", "Bombay", "Russian_Blue", "Sphynx", "pug", "samoyed", "saint_bernard", "yorkshire_terrier"];
+pub const BREEDS: [&str; 8] = ["Abyssinian", "Bombay", "Siamese", "Sphynx", "Maine_Coon", "great_pyrenees", "american_bulldog", "pug"];
+
+/// The `nth` Oxford test photo of `breed`, preferring unsquashed (`jpg-orig`) ones.
+fn test_photo(manifest: &str, breed: &str, nth: usize) -> Option<String> {
+    let rows: Vec<Vec<String>> = manifest.lines().skip(1).map(csv_fields).filter(|f| f.len() >= 8 && f[1] == breed && f[7] == "test" && f[0].starts_with("oxford-iiit-pet/")).collect();
+    let orig: Vec<&Vec<String>> = rows.iter().filter(|f| f[5] == "jpg-orig").collect();
+    let pool: Vec<&Vec<String>> = if orig.len() > nth { orig } else { rows.iter().collect() };
+    pool.get(nth).map(|f| f[0].clone())
+}
 
 fn write(dir: &Path, fmt: PixelFormat, frames: &[image::RgbImage], expected: &str, note: &str) {
     let _ = std::fs::remove_dir_all(dir);
@@ -67,6 +75,7 @@ fn write(dir: &Path, fmt: PixelFormat, frames: &[image::RgbImage], expected: &st
 
 /// Writes every test recording under `out` (replacing old ones) and lists them.
 pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
+    let _ = std::fs::remove_dir_all(out);
     std::fs::create_dir_all(out).unwrap();
     let pets_manifest = std::fs::read_to_string(shared.join("pets/manifest.csv")).unwrap();
     let nopets_manifest = std::fs::read_to_string(shared.join("no-pets/manifest.csv")).unwrap();
@@ -79,13 +88,8 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
     let mut made = vec![];
 
     for (k, breed) in BREEDS.iter().enumerate() {
-        let photo = pets_manifest
-            .lines()
-            .skip(1)
-            .map(csv_fields)
-            .find(|f| f.len() >= 8 && f[1] == *breed && f[7] == "test" && f[5] == "jpg-orig" && f[0].starts_with("oxford-iiit-pet/"))
-            .unwrap_or_else(|| panic!("no Oxford test photo of {breed}"));
-        let pet = read(&shared.join("pets").join(&photo[0]));
+        let photo = test_photo(&pets_manifest, breed, 0).unwrap_or_else(|| panic!("no Oxford test photo of {breed}"));
+        let pet = read(&shared.join("pets").join(&photo));
         let mut rng = Rng::new(1000 + k as u64);
         let place = Placement::random(&mut rng);
         let look = Look::random(&mut rng);
@@ -97,7 +101,7 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         }).collect();
         let fmt = if k % 3 == 2 { PixelFormat::Yuyv } else { PixelFormat::Mjpeg };
         let dir = out.join(format!("pet-{}", breed.to_lowercase()));
-        write(&dir, fmt, &frames, breed, &format!("{} over a room, {:.0}% of frame height", photo[0], place.height_frac * 100.0));
+        write(&dir, fmt, &frames, breed, &format!("{photo} over a room, {:.0}% of frame height", place.height_frac * 100.0));
         made.push(Made { dir, expected: breed.to_string(), enters_at: None });
     }
 
@@ -120,8 +124,8 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
 
     // A pet walks into an empty room: 10 empty frames, then 15 with the pet.
     let breed = "pug";
-    let photo = pets_manifest.lines().skip(1).map(csv_fields).filter(|f| f.len() >= 8 && f[1] == breed && f[7] == "test" && f[5] == "jpg-orig").nth(1).expect("a second pug test photo");
-    let pet = read(&shared.join("pets").join(&photo[0]));
+    let photo = test_photo(&pets_manifest, breed, 0).expect("a pug test photo");
+    let pet = read(&shared.join("pets").join(&photo));
     let mut rng = Rng::new(3000);
     let look = Look::random(&mut rng);
     let bg = &backgrounds[1 % backgrounds.len()];
@@ -132,7 +136,7 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         })
         .collect();
     let dir = out.join("pet-enters");
-    write(&dir, PixelFormat::Mjpeg, &frames, breed, &format!("empty room, then {} walks in at frame 11", photo[0]));
+    write(&dir, PixelFormat::Mjpeg, &frames, breed, &format!("empty room, then {photo} walks in at frame 11"));
     made.push(Made { dir, expected: breed.into(), enters_at: Some(10) });
     made
 }

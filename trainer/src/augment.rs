@@ -80,8 +80,11 @@ pub fn augment_into(img: &RgbImage, size: u32, cfg: &AugmentConfig, rng: &mut im
     let zoom = if cfg.zoom > 0.0 { rng.random_range(1.0 - cfg.zoom..=1.0 + cfg.zoom) } else { 1.0 };
     let cw = ((area * aspect).sqrt() / zoom).min(w);
     let ch = ((area / aspect).sqrt() / zoom).min(h);
-    let cx = if w > cw { rng.random_range(cw / 2.0..=w - cw / 2.0) } else { w / 2.0 };
-    let cy = if h > ch { rng.random_range(ch / 2.0..=h - ch / 2.0) } else { h / 2.0 };
+    // Crops wander over the photo only when cropping is on; otherwise the centre square, as at
+    // evaluation.
+    let wander = cfg.crop_min_area < 1.0;
+    let cx = if wander && w > cw { rng.random_range(cw / 2.0..=w - cw / 2.0) } else { w / 2.0 };
+    let cy = if wander && h > ch { rng.random_range(ch / 2.0..=h - ch / 2.0) } else { h / 2.0 };
     let angle = if cfg.rotation > 0.0 { rng.random_range(-cfg.rotation..=cfg.rotation).to_radians() } else { 0.0 };
     let flip = rng.random::<f32>() < cfg.flip;
     let (sin, cos) = angle.sin_cos();

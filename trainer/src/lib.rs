@@ -14,3 +14,4 @@ pub mod train;
 pub mod export;
 pub mod metrics;
 pub mod plots;
+pub mod study;

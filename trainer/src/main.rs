@@ -70,6 +70,9 @@ enum Cmd {
         /// Only the f32 model.
         #[arg(long)]
         skip_int8: bool,
+        /// Which activations the int8 model quantises.
+        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Relu)]
+        int8_activations: petcam_trainer::export::onnx::ActQuant,
         /// Free text stored in the model's metadata as the training command line.
         #[arg(long, default_value = "")]
         command: String,
@@ -89,6 +92,16 @@ enum Cmd {
         /// Print one JSON line per image (path, label, prediction, probability).
         #[arg(long)]
         per_image: bool,
+    },
+    /// Train every combination of the varied parameters; overlay plots and a summary table in --out.
+    /// Example: `study --model seed-cnn --vary optimizer=adam,nadam,adadelta --vary dropout=0,0.2 --epochs 5`.
+    Study {
+        #[command(flatten)]
+        train: TrainArgs,
+        /// NAME=V1,V2,... (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks,
+        /// weight-decay, label-smoothing, optimizer, input-size); repeatable.
+        #[arg(long = "vary", required = true)]
+        vary: Vec<petcam_trainer::study::Axis>,
     },
     /// Check the EfficientNet-Lite0 port: ImageNet top-1 of Oxford test photos must be a cat or dog class.
     CheckBackbone {
@@ -196,6 +209,30 @@ fn print_stats(items: &[Loaded], failed: usize) {
     println!("{} images ({} unreadable, skipped); width min {minw} max {maxw} mean {}; height min {minh} max {maxh} mean {}", items.len(), failed, sw / n, sh / n);
 }
 
+fn train_config(a: &TrainArgs) -> TrainConfig {
+    TrainConfig {
+                family: a.model,
+                input_size: a.data.input_size,
+                head_epochs: if a.model == Family::EffnetLite0 { a.head_epochs } else { 0 },
+                epochs: a.epochs,
+                batch_size: a.batch_size,
+                optimizer: a.optimizer,
+                lr: a.lr,
+                head_lr: a.head_lr,
+                momentum: a.momentum,
+                warmup_epochs: a.warmup_epochs,
+                weight_decay: a.weight_decay,
+                label_smoothing: a.label_smoothing,
+                dropout: a.dropout,
+                freeze_blocks: a.freeze_blocks,
+                patience: a.patience,
+                shuffle: !a.no_shuffle,
+                seed: a.data.seed,
+                augment: a.augment.clone(),
+                max_batches: a.max_batches,
+    }
+}
+
 fn default_backbone() -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::process::Command::new("bash").arg(root.join("scripts/fetch-backbone.sh")).output().context("running scripts/fetch-backbone.sh")?;
@@ -210,7 +247,7 @@ fn main() -> Result<()> {
         Cmd::Stats { data } => {
             load_data(&data)?;
         }
-        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, confidence_threshold, skip_int8, command } => {
+        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, confidence_threshold, skip_int8, int8_activations, command } => {
             let items = load_data(&data)?;
             let cfg_path = weights.parent().map(|d| d.join("config.json"));
             let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -222,7 +259,7 @@ fn main() -> Result<()> {
                 "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
                 "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
             });
-            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, confidence_threshold, training, skip_int8 };
+            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, confidence_threshold, training, skip_int8, int8_activations };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
@@ -318,6 +355,25 @@ fn main() -> Result<()> {
             }
             println!("{ok}/{n} photos at {input_size}x{input_size}: ImageNet top-1 in the right group (cat 281-285 / dog 151-268)");
         }
+        Cmd::Study { train: a, vary } => {
+            let backbone = match (a.model, &a.backbone) {
+                (Family::EffnetLite0, None) => Some(default_backbone()?),
+                (_, b) => b.clone(),
+            };
+            let cfg = train_config(&a);
+            let mut cache: BTreeMap<u32, Vec<Loaded>> = BTreeMap::new();
+            let data_args = a.data.clone();
+            let mut data_for = |size: u32| -> Result<Vec<Loaded>> {
+                if !cache.contains_key(&size) {
+                    let d = DataArgs { input_size: size, ..data_args.clone() };
+                    cache.insert(size, load_data(&d)?);
+                }
+                Ok(cache[&size].iter().map(|l| Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
+            };
+            let classes = data::labels().len();
+            let init = |c: &TrainConfig| petcam_trainer::study::init_for(c, classes, backbone.as_deref());
+            petcam_trainer::study::run(&cfg, &vary, &mut data_for, &init, &a.out)?;
+        }
         Cmd::Train(a) => {
             let classes = data::labels().len();
             let size = a.data.input_size as usize;
@@ -333,27 +389,7 @@ fn main() -> Result<()> {
                 }
             };
             let items = load_data(&a.data)?;
-            let cfg = TrainConfig {
-                family: a.model,
-                input_size: a.data.input_size,
-                head_epochs: if a.model == Family::EffnetLite0 { a.head_epochs } else { 0 },
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                optimizer: a.optimizer,
-                lr: a.lr,
-                head_lr: a.head_lr,
-                momentum: a.momentum,
-                warmup_epochs: a.warmup_epochs,
-                weight_decay: a.weight_decay,
-                label_smoothing: a.label_smoothing,
-                dropout: a.dropout,
-                freeze_blocks: a.freeze_blocks,
-                patience: a.patience,
-                shuffle: !a.no_shuffle,
-                seed: a.data.seed,
-                augment: a.augment,
-                max_batches: a.max_batches,
-            };
+            let cfg = train_config(&a);
             std::fs::create_dir_all(&a.out)?;
             std::fs::write(a.out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
             let n_train = items.iter().filter(|l| l.sample.split == Split::Train).count();

@@ -81,7 +81,7 @@ fn train_export_reload_agree() {
     let models = root.join("models");
     let args = report::ExportArgs {
         weights: out.join("best.bin"), out_dir: models.clone(), name: "tiny".into(), calib_images: 16, max_false_breed: 0.1,
-        confidence_threshold: 0.25, training: serde_json::json!({"fixture": true}), skip_int8: true,
+        confidence_threshold: 0.25, training: serde_json::json!({"fixture": true}), skip_int8: true, int8_activations: onnx::ActQuant::Relu,
     };
     let ex = report::export(&args, &items).unwrap();
     assert!(ex.variants[0].tract_top1_agreement >= 0.98);
@@ -132,4 +132,37 @@ fn bad_inputs_are_clear_errors() {
     std::fs::write(&not_pth, b"not a checkpoint").unwrap();
     let err = petcam_trainer::model::backbone::load_imagenet(&not_pth, 96).unwrap_err().to_string();
     assert!(err.contains("weights.pth"), "{err}");
+}
+
+#[test]
+fn a_study_runs_every_combination_and_resumes() {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("study");
+    fixture(&root);
+    let size = 32;
+    let mut samples = data::load(&[root.join("pets")], 0.25, 1).unwrap();
+    samples.extend(data::load(&[root.join("nopets")], 0.25, 1).unwrap());
+    let items = images::decode_all(samples, size).unwrap().items;
+    let base = TrainConfig {
+        family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
+        lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3,
+    };
+    let axes: Vec<petcam_trainer::study::Axis> = vec!["optimizer=adam,sgd".parse().unwrap()];
+    let out = root.join("out");
+    let mut decoded = 0;
+    let mut data_for = |_s: u32| -> anyhow::Result<Vec<images::Loaded>> {
+        decoded += 1;
+        Ok(items.iter().map(|l| images::Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
+    };
+    let init = |c: &TrainConfig| petcam_trainer::study::init_for(c, 38, None);
+    let s = petcam_trainer::study::run(&base, &axes, &mut data_for, &init, &out).unwrap();
+    assert_eq!(s.len(), 2);
+    assert!(out.join("curves.png").is_file() && out.join("summary.md").is_file());
+    assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("optimizer=sgd"));
+    // Second time: both runs are found finished and skipped.
+    let s2 = petcam_trainer::study::run(&base, &axes, &mut data_for, &init, &out).unwrap();
+    assert_eq!(s2.len(), 2);
+    assert_eq!(decoded, 2, "finished runs are not retrained");
+    let err = petcam_trainer::study::apply(&mut base.clone(), "colour", "1").unwrap_err().to_string();
+    assert!(err.contains("cannot vary `colour`"), "{err}");
 }

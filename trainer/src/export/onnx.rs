@@ -90,8 +90,13 @@ impl Builder {
         self.inits.push(f32_tensor(&name, &[], &[v]));
         name
     }
-    /// Fake-quantises `x` with a calibrated range (QuantizeLinear + DequantizeLinear).
-    fn qdq(&mut self, x: &str, r: Range) -> String {
+    /// Fake-quantises `x` with a calibrated range (QuantizeLinear + DequantizeLinear). With
+    /// `only_unsigned`, tensors that can be negative (the linear bottlenecks between blocks and the
+    /// normalised input) stay f32.
+    fn qdq(&mut self, x: &str, r: Range, only_unsigned: bool) -> String {
+        if only_unsigned && r.min < 0.0 {
+            return x.to_string();
+        }
         let unsigned = r.min >= 0.0;
         let (scale, zp_name) = if unsigned {
             let s = (r.max / 255.0).max(1e-8);
@@ -153,7 +158,22 @@ pub fn quantize_per_channel(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f32>) {
 }
 
 /// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
+/// How much of the graph's activations the int8 variant quantises.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ActQuant {
+    /// Every Conv input.
+    All,
+    /// Only Conv inputs that come out of a ReLU/ReLU6 (uint8, zero point 0); the signed linear
+    /// bottlenecks stay f32.
+    Relu,
+}
+
 pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[Range]>) -> pb::ModelProto {
+    build_with(arch, w, meta, ranges, ActQuant::All)
+}
+
+pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[Range]>, act: ActQuant) -> pb::ModelProto {
+    let only_unsigned = act == ActQuant::Relu;
     let int8 = ranges.is_some();
     let mut b = Builder { nodes: vec![], inits: vec![], counter: 0 };
     let mut x = "input".to_string();
@@ -169,7 +189,7 @@ pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[Ra
             }
             Node::Conv(c) => {
                 let l = &w.layers[layer];
-                let input = match ranges { Some(r) => b.qdq(&x, r[layer]), None => x.clone() };
+                let input = match ranges { Some(r) => b.qdq(&x, r[layer], only_unsigned), None => x.clone() };
                 layer += 1;
                 let wn = b.weight("conv_w", &l.shape, &l.weight, int8);
                 let bn = b.fresh("conv_b");

@@ -29,6 +29,7 @@ pub struct ExportArgs {
     pub confidence_threshold: f32,
     pub training: serde_json::Value,
     pub skip_int8: bool,
+    pub int8_activations: onnx::ActQuant,
 }
 
 /// Test figures of one model variant.
@@ -213,7 +214,10 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let mut variants = vec![f32_fig];
 
     // 4. int8: calibrate activation ranges on training photos, quantise, check against f32.
+    //    A failed check does not stop the f32 outputs below; export still fails at the end.
+    let mut int8_error = None;
     if !args.skip_int8 {
+        let mut int8 = || -> Result<VariantFigures> {
         let calib: Vec<image::RgbImage> = data
             .iter()
             .filter(|l| l.sample.split == Split::Train)
@@ -240,24 +244,29 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
         meta.name = format!("{}-int8", args.name);
         meta.precision = "int8".into();
         let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
-        let bytes = onnx::encode(&onnx::build(&arch, &w, &meta, Some(&ranges)));
+        let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
         let tc8 = TractClassifier::from_bytes(&bytes, &int8_path)?;
         let tract_int8 = tract_logits(&tc8, &all_test)?;
         let (agree8, maxd8) = agreement(&tract_f32, &tract_int8);
         eprintln!("int8 ONNX vs f32 ONNX (both in tract): top-1 agreement {agree8:.4}, max |logit diff| {maxd8:.3}");
         if agree8 < 0.98 {
-            bail!("int8 model agrees with f32 on only {:.1}% of test images (< 98%)", 100.0 * agree8);
+            bail!("int8 model agrees with f32 on only {:.1}% of test images (< 98%); int8 file not written", 100.0 * agree8);
         }
         let np = test.pets.len();
         let mut fig = figures("int8", &arch, &test.pets, &tract_int8[..np], &tract_int8[np..], t, threshold);
         fig.tract_top1_agreement = agree8;
         fig.tract_max_abs_logit_diff = maxd8;
         meta.metrics = metrics_json(&fig);
-        let bytes = onnx::encode(&onnx::build(&arch, &w, &meta, Some(&ranges)));
+        let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
         fig.file_bytes = bytes.len();
         std::fs::write(&int8_path, &bytes).with_context(|| format!("{}: cannot write", int8_path.display()))?;
         files.push(int8_path);
-        variants.push(fig);
+        Ok(fig)
+        };
+        match int8() {
+            Ok(fig) => variants.push(fig),
+            Err(e) => int8_error = Some(e),
+        }
     }
 
     // 5. Plots and a JSON of every figure.
@@ -291,6 +300,9 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let summary = json!({ "name": args.name, "temperature": t, "pet_threshold": threshold, "training": args.training, "variants": variants });
     let json_path = PathBuf::from(format!("{}-report.json", base.display()));
     std::fs::write(&json_path, serde_json::to_string_pretty(&summary)?)?;
+    if let Some(e) = int8_error {
+        return Err(e.context("int8 export failed (f32 model, plots and report were written)"));
+    }
     Ok(Exported { temperature: t, pet_threshold: threshold, variants, files })
 }
 
