@@ -44,14 +44,19 @@ fn fixture(root: &Path) {
     std::fs::write(root.join("pets/images/pug_24.jpg"), b"\xff\xd8 broken").unwrap();
 }
 
+/// Writes the fixture under `root` and decodes it (pets with a 25% validation split, plus no-pets).
+fn fixture_images(root: &Path, size: u32) -> images::Decoded {
+    fixture(root);
+    let mut samples = data::load(&[root.join("pets")], 0.25, 1).unwrap();
+    samples.extend(data::load(&[root.join("nopets")], 0.25, 1).unwrap());
+    images::decode_all(samples, size).unwrap()
+}
+
 #[test]
 fn train_export_reload_agree() {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("e2e");
-    fixture(&root);
     let size = 32;
-    let mut samples = data::load(&[root.join("pets")], 0.25, 1).unwrap();
-    samples.extend(data::load(&[root.join("nopets")], 0.25, 1).unwrap());
-    let decoded = images::decode_all(samples, size).unwrap();
+    let decoded = fixture_images(&root, size);
     assert_eq!(decoded.failed, 1, "the corrupt file is skipped and counted");
     let items = decoded.items;
     assert!(items.iter().any(|l| l.sample.split == Split::Val) && items.iter().any(|l| l.sample.split == Split::Test));
@@ -137,11 +142,8 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn a_study_runs_every_combination_and_resumes() {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("study");
-    fixture(&root);
     let size = 32;
-    let mut samples = data::load(&[root.join("pets")], 0.25, 1).unwrap();
-    samples.extend(data::load(&[root.join("nopets")], 0.25, 1).unwrap());
-    let items = images::decode_all(samples, size).unwrap().items;
+    let items = fixture_images(&root, size).items;
     let base = TrainConfig {
         family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
