@@ -263,7 +263,7 @@ fn main() -> Result<()> {
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
-                petcam_trainer::export::report::print(v, &data::labels());
+                petcam_trainer::export::report::print(v);
             }
             for f in &ex.files {
                 println!("wrote {}", f.display());
@@ -396,7 +396,6 @@ fn main() -> Result<()> {
             eprintln!("training {} ({} M MACs at {size}px) on {n_train} images", a.model.name(), arch.macs() / 1_000_000);
             let out = train::train(&cfg, arch, weights, &items, &a.out, a.resume)?;
             println!("best val accuracy {:.4}; {:.0} s; best weights in {}", out.best_val_acc, out.seconds, a.out.join("best.bin").display());
-            let _ = store::load;
         }
     }
     Ok(())

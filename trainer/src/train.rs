@@ -207,7 +207,6 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         let head_phase = epoch < cfg.head_epochs;
         let t0 = Instant::now();
         let mut optim = optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum);
-        let _ = &mut optim;
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let lr;
         if head_phase {

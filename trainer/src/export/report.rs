@@ -15,7 +15,7 @@ use petcam::classifier::TractClassifier;
 use petcam::metadata::{ModelMetadata, FORMAT_VERSION};
 use petcam::preprocess;
 use serde_json::json;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 pub struct ExportArgs {
     pub weights: PathBuf,
@@ -307,7 +307,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
 }
 
 /// Prints the figures of one variant as a short table.
-pub fn print(v: &VariantFigures, labels: &[String]) {
+pub fn print(v: &VariantFigures) {
     let b = &v.breed_all;
     println!("[{}] Oxford test: {} photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE {:.2}% (uncalibrated {:.2}%)", v.variant, b.n, 100.0 * b.top1, 100.0 * b.top5, 100.0 * b.mean_per_class, 100.0 * b.ece, 100.0 * v.ece_uncalibrated);
     println!("[{}]   jpg-orig: {} photos top-1 {:.2}%   squashed: {} photos top-1 {:.2}%", v.variant, v.breed_jpg_orig.n, 100.0 * v.breed_jpg_orig.top1, v.breed_squashed.n, 100.0 * v.breed_squashed.top1);
@@ -317,10 +317,4 @@ pub fn print(v: &VariantFigures, labels: &[String]) {
     if v.file_bytes > 0 {
         println!("[{}]   file {:.2} MB; tract top-1 agreement {:.2}%, max |logit diff| {:.2e}", v.variant, v.file_bytes as f64 / 1e6, 100.0 * v.tract_top1_agreement, v.tract_max_abs_logit_diff);
     }
-    let _ = labels;
-}
-
-/// Path helper for callers.
-pub fn report_path(out_dir: &Path, name: &str) -> PathBuf {
-    out_dir.join(format!("{name}-report.json"))
 }
