@@ -1,6 +1,6 @@
 //! Per-stage and end-to-end timings of the device pipeline on realistic inputs (640x480 frames,
-//! the shipped models). Single-threaded: tract runs one thread unless told otherwise, which is
-//! what the kiosk does. `cargo bench -p petcam`; figures and their meaning in docs/PERFORMANCE.md.
+//! the shipped models). Single-threaded like the kiosk, plus one 2-thread inference figure (tract
+//! parallelises matrix products when given threads). `cargo bench -p petcam`; figures in docs/PERFORMANCE.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use petcam::classifier::{Classifier, Scores, TractClassifier};
@@ -17,11 +17,16 @@ fn scene() -> image::RgbImage {
     petcam::scene::compose(&bg, Some((&cat, petcam::scene::Placement { height_frac: 0.8, centre_x: 0.5, centre_y: 0.5 })), &petcam::scene::Look::neutral(), &mut petcam::scene::Rng::new(1))
 }
 
+/// The shipped models, plus the int8 QDQ copy that scripts/bench-vs-onnxruntime.sh makes (no int8
+/// model ships yet).
 fn models() -> Vec<(String, PathBuf)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
-    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
-        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).map(|p| (p.file_stem().unwrap().to_string_lossy().to_string(), p)).collect())
-        .unwrap_or_default();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let mut v: Vec<(String, PathBuf)> = vec![];
+    for dir in [root.join("models"), root.join("target/bench-ort")] {
+        if let Ok(r) = std::fs::read_dir(&dir) {
+            v.extend(r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.extension().is_some_and(|e| e == "onnx")).map(|p| (p.file_stem().unwrap().to_string_lossy().to_string(), p)));
+        }
+    }
     v.sort();
     v
 }
@@ -37,6 +42,13 @@ fn stages(c: &mut Criterion) {
     for (name, path) in models() {
         let mut m = TractClassifier::load(&path).unwrap();
         c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
+    }
+    // tract parallelises its matrix products when given threads; the kiosk uses one.
+    if let Some((name, path)) = models().into_iter().find(|(n, _)| n.ends_with("f32")) {
+        let mut m = TractClassifier::load(&path).unwrap();
+        petcam::classifier::set_threads(2);
+        c.bench_function(&format!("inference_{name}_2_threads"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
+        petcam::classifier::set_threads(1);
     }
     let probs: Vec<f32> = (0..38).map(|i| if i == 4 { 0.8 } else { 0.2 / 37.0 }).collect();
     let scores = Scores { probs, pet_score: 0.99 };

@@ -114,6 +114,35 @@ pub enum Cmd {
         /// The model (default: the shipped model).
         model: Option<PathBuf>,
     },
+    /// Time model loading and inference on this machine (and where the time goes, with --profile).
+    Bench {
+        #[command(flatten)]
+        model: ModelArg,
+        /// Picture to classify (default: the bundled demo cat, else mid-grey).
+        #[arg(long)]
+        image: Option<PathBuf>,
+        /// A preprocessed input instead of a picture: raw little-endian f32 [1, 3, S, S].
+        #[arg(long, conflicts_with = "image")]
+        input_raw: Option<PathBuf>,
+        /// Timed inferences.
+        #[arg(long, default_value_t = 200)]
+        runs: usize,
+        /// Untimed inferences first.
+        #[arg(long, default_value_t = 10)]
+        warmup: usize,
+        /// Threads for tract's matrix products (the kiosk uses 1).
+        #[arg(long, default_value_t = 1)]
+        threads: usize,
+        /// Also time each node of the optimised graph and print the slowest.
+        #[arg(long)]
+        profile: bool,
+        /// One JSON object (timings, logits) instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Write the preprocessed input as raw little-endian f32 [1, 3, S, S] (for other runtimes).
+        #[arg(long)]
+        dump_input: Option<PathBuf>,
+    },
     /// Replay the bundled demo recordings through the shipped model; screens go to target/demo.
     Demo {
         #[command(flatten)]

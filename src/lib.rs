@@ -5,10 +5,12 @@
 //! [`labels`], [`preprocess`] and [`metadata`] are shared with the trainer (`petcam-trainer`), so
 //! both sides agree on breeds, pixels and the model format.
 
+pub mod bench;
 pub mod classifier;
 pub mod config;
 pub mod decision;
 pub mod frame;
+pub mod fuzzing;
 pub mod kiosk;
 pub mod labels;
 pub mod metadata;

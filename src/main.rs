@@ -225,11 +225,14 @@ fn run(cmd: Cmd) -> Result<i32> {
             tracing::info!("replaying {} to {}", src.describe(), screens.describe());
             let opts = Options { max_frames: frames, preview: !screen.no_preview, error_pause: std::time::Duration::ZERO, ..Options::default() };
             let mut k = Kiosk::new(src, c, screens, decider, opts);
+            let stop = k.stop.clone();
+            ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing signal handler")?;
             let summary = k.run(|r| if !quiet { print_frame(r, json) });
             print_summary(&summary);
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(model.model.as_deref(), &out),
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, json, dump_input } => bench(model.model.as_deref(), image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref()),
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
                 "mjpeg" => PixelFormat::Mjpeg,
@@ -268,6 +271,73 @@ fn run(cmd: Cmd) -> Result<i32> {
             run_kiosk(model.model.or(file.model.clone()), camera, &screen, &file, frames)
         }
     }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: usize, warmup: usize, threads: usize, profile: bool, json: bool, dump: Option<&Path>) -> Result<i32> {
+    petcam::classifier::set_threads(threads);
+    let path = config::resolve_model(model);
+    let t = std::time::Instant::now();
+    let c = TractClassifier::load(&path)?;
+    let load_ms = t.elapsed().as_secs_f64() * 1000.0;
+    let size = c.metadata().input_size;
+    let demo_cat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png");
+    let rgb = match image {
+        Some(p) => frame::to_rgb(&stills::load(p)?).with_context(|| p.display().to_string())?,
+        None if demo_cat.is_file() => frame::to_rgb(&stills::load(&demo_cat)?)?,
+        None => image::RgbImage::from_pixel(size, size, image::Rgb([128, 128, 128])),
+    };
+    let input = match raw {
+        Some(p) => {
+            let bytes = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
+            let want = 3 * (size * size) as usize;
+            if bytes.len() != 4 * want {
+                bail!("{}: {} bytes, expected {} (raw f32 [1, 3, {size}, {size}])", p.display(), bytes.len(), 4 * want);
+            }
+            bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
+        }
+        None => petcam::preprocess::to_input(&rgb, size),
+    };
+    if let Some(d) = dump {
+        let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write(d, bytes).with_context(|| format!("{}: cannot write", d.display()))?;
+    }
+    let timing = petcam::bench::time_inference(&c, &input, warmup, runs)?;
+    let logits = c.logits(&input)?;
+    let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
+    if json {
+        println!("{}", serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "inference": timing, "logits": logits, "profile": nodes}));
+        return Ok(0);
+    }
+    println!("model      {} ({}x{0} input)", path.display(), size);
+    println!("load       {load_ms:.0} ms (read, check, optimise)");
+    println!(
+        "inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)",
+        timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads
+    );
+    if profile {
+        let total: f64 = nodes.iter().map(|n| n.seconds).sum();
+        let mut by_op: Vec<(String, f64, usize)> = vec![];
+        for n in &nodes {
+            match by_op.iter_mut().find(|(op, _, _)| *op == n.op) {
+                Some(e) => {
+                    e.1 += n.seconds;
+                    e.2 += 1
+                }
+                None => by_op.push((n.op.clone(), n.seconds, 1)),
+            }
+        }
+        by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
+        println!("\nper operator kind ({:.3} ms per inference in nodes):", total * 1000.0);
+        for (op, s, count) in &by_op {
+            println!("  {:>8.3} ms {:>5.1}%  {:>3} x {op}", s * 1000.0, 100.0 * s / total, count);
+        }
+        println!("\nslowest nodes:");
+        for n in nodes.iter().take(15) {
+            println!("  {:>8.3} ms  {}  {}", n.seconds * 1000.0, n.node, n.detail.chars().take(110).collect::<String>());
+        }
+    }
+    Ok(0)
 }
 
 fn print_summary(s: &kiosk::Summary) {

@@ -6,7 +6,7 @@
 
 mod tract;
 
-pub use self::tract::{ModelError, TractClassifier};
+pub use self::tract::{set_threads, ModelError, NodeTime, TractClassifier};
 use crate::metadata::ModelMetadata;
 
 /// The result of one inference.

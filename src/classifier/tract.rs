@@ -80,6 +80,48 @@ impl TractClassifier {
         let view = out[0].to_plain_array_view::<f32>().map_err(|e| ModelError::Run { path: self.path.clone(), msg: format!("{e:#}") })?;
         Ok(view.iter().cloned().collect())
     }
+
+    /// Runs `input` `runs` times and adds up the time spent in each node of the optimised graph:
+    /// where tract's time goes. One row per node, slowest first.
+    pub fn profile(&self, input: &[f32], runs: usize) -> Result<Vec<NodeTime>, ModelError> {
+        let s = self.meta.input_size as usize;
+        let run_err = |e: TractError| ModelError::Run { path: self.path.clone(), msg: format!("{e:#}") };
+        let t = Tensor::from_shape(&[1, 3, s, s], input).map_err(run_err)?;
+        let model = self.plan.model();
+        let mut rows: Vec<NodeTime> = model.nodes().iter().map(|n| NodeTime { node: n.name.clone(), op: n.op().name().to_string(), detail: format!("{}", n.op), seconds: 0.0 }).collect();
+        let mut state = self.plan.spawn().map_err(run_err)?;
+        for _ in 0..runs.max(1) {
+            state
+                .run_plan_with_eval(tvec!(t.clone().into()), |ctx, op_state, node, inputs| {
+                    let start = std::time::Instant::now();
+                    let r = tract_onnx::tract_core::plan::eval(ctx, op_state, node, inputs);
+                    rows[node.id].seconds += start.elapsed().as_secs_f64() / runs.max(1) as f64;
+                    r
+                })
+                .map_err(run_err)?;
+        }
+        rows.retain(|r| r.seconds > 0.0);
+        rows.sort_by(|a, b| b.seconds.total_cmp(&a.seconds));
+        Ok(rows)
+    }
+}
+
+/// Mean time per inference spent in one node of the optimised graph.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NodeTime {
+    pub node: String,
+    /// Operator kind, e.g. `Conv`, `OptMatMulPack`.
+    pub op: String,
+    /// The operator with its parameters, as tract prints it.
+    pub detail: String,
+    pub seconds: f64,
+}
+
+/// Lets tract's matrix products use `n` threads (1 = the calling thread only, tract's default).
+/// Process-wide: affects every model.
+pub fn set_threads(n: usize) {
+    use tract_onnx::prelude::multithread::{set_default_executor, Executor};
+    set_default_executor(if n <= 1 { Executor::SingleThread } else { Executor::multithread(n) });
 }
 
 impl Classifier for TractClassifier {

@@ -73,10 +73,20 @@ fn open(cfg: &CameraConfig) -> Result<Open, String> {
     Ok(Open { stream, _device: dev, format, width: fmt.width, height: fmt.height })
 }
 
+/// Longest wait between two attempts to reopen a missing camera: a camera plugged back in is
+/// streaming again within this (plus the kiosk's error pause), well inside 2 seconds. Opening a
+/// missing device fails at once, so frequent retries cost nothing.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The wait after the next failed attempt: doubling from 250 ms up to [`MAX_BACKOFF`].
+pub fn next_backoff(current: Duration) -> Duration {
+    (current * 2).clamp(Duration::from_millis(250), MAX_BACKOFF)
+}
+
 impl Camera {
     /// Opens the camera now; failure is reported but the camera keeps retrying in `next_frame`.
     pub fn new(cfg: CameraConfig) -> (Camera, Option<SourceError>) {
-        let mut cam = Camera { cfg, open: None, started: Instant::now(), retry_at: Instant::now(), backoff: Duration::from_millis(500) };
+        let mut cam = Camera { cfg, open: None, started: Instant::now(), retry_at: Instant::now(), backoff: Duration::from_millis(250) };
         let err = cam.try_open().err();
         (cam, err)
     }
@@ -89,12 +99,12 @@ impl Camera {
         match open(&self.cfg) {
             Ok(o) => {
                 self.open = Some(o);
-                self.backoff = Duration::from_millis(500);
+                self.backoff = Duration::from_millis(250);
                 Ok(())
             }
             Err(message) => {
                 self.retry_at = Instant::now() + self.backoff;
-                self.backoff = (self.backoff * 2).min(Duration::from_secs(8));
+                self.backoff = next_backoff(self.backoff);
                 Err(SourceError::Device { device: self.device(), message })
             }
         }
@@ -147,5 +157,32 @@ impl FrameSource for Camera {
 impl Drop for Camera {
     fn drop(&mut self) {
         self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reopen_attempts_stay_frequent() {
+        let mut b = Duration::from_millis(250);
+        let mut waits = vec![];
+        for _ in 0..10 {
+            waits.push(b);
+            b = next_backoff(b);
+        }
+        assert_eq!(waits[1], Duration::from_millis(500));
+        assert!(waits.iter().all(|w| *w <= MAX_BACKOFF), "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn a_missing_camera_is_an_error_naming_the_device_not_a_panic() {
+        let (mut cam, err) = Camera::new(CameraConfig { device: "/dev/petcam-no-such-video".into(), ..CameraConfig::default() });
+        assert!(err.unwrap().to_string().contains("/dev/petcam-no-such-video"));
+        let e = cam.next_frame().unwrap_err();
+        assert!(e.to_string().contains("/dev/petcam-no-such-video"), "{e}");
+        assert!(cam.describe().contains("not open"));
     }
 }

@@ -41,8 +41,14 @@ pub struct Sidecar {
 impl Sidecar {
     pub fn read(dir: &Path) -> Result<Sidecar, SourceError> {
         let path = dir.join(SIDECAR);
+        let bytes = std::fs::read(&path).map_err(|e| SourceError::File { path: path.display().to_string(), message: format!("cannot read recording sidecar: {e}") })?;
+        Self::parse(&bytes, &path)
+    }
+
+    /// Parses and checks sidecar bytes; `path` is only used in messages.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Sidecar, SourceError> {
         let err = |message: String| SourceError::File { path: path.display().to_string(), message };
-        let text = std::fs::read_to_string(&path).map_err(|e| err(format!("cannot read recording sidecar: {e}")))?;
+        let text = std::str::from_utf8(bytes).map_err(|e| err(format!("bad recording sidecar: not UTF-8 ({e})")))?;
         let s: Sidecar = serde_json::from_str(&text).map_err(|e| err(format!("bad recording sidecar: {e}")))?;
         if s.version != VERSION {
             return Err(err(format!("recording version {} (this petcam reads {VERSION})", s.version)));
@@ -172,14 +178,23 @@ impl RecordingWriter {
     /// Writes the sidecar and renames the directory into place.
     pub fn finish(self) -> Result<PathBuf, WriteError> {
         if self.sidecar.frames.is_empty() {
-            let _ = std::fs::remove_dir_all(&self.partial);
             return Err(WriteError { path: self.dir.display().to_string(), message: "no frames were recorded".into() });
         }
         let path = self.partial.join(SIDECAR);
         let json = serde_json::to_string_pretty(&self.sidecar).expect("sidecar serialises");
         std::fs::write(&path, json).map_err(|e| write_err(&path, e))?;
         std::fs::rename(&self.partial, &self.dir).map_err(|e| write_err(&self.dir, e))?;
-        Ok(self.dir)
+        Ok(self.dir.clone())
+    }
+}
+
+impl Drop for RecordingWriter {
+    /// A recording that was not finished (an error, a full disk) is removed, freeing its space:
+    /// only complete recordings ever exist under their name.
+    fn drop(&mut self) {
+        if self.partial.exists() {
+            let _ = std::fs::remove_dir_all(&self.partial);
+        }
     }
 }
 
@@ -237,5 +252,16 @@ mod tests {
         let e = src.next_frame().unwrap_err().to_string();
         assert!(e.contains("frame-000001.rgb") && e.contains("cannot read frame"), "{e}");
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn an_abandoned_recording_leaves_nothing() {
+        let dir = tmp("abandoned");
+        let partial = PathBuf::from(format!("{}.partial", dir.display()));
+        let mut w = RecordingWriter::create(&dir, PixelFormat::Rgb24, 1, 1, "t").unwrap();
+        w.push(&Frame { format: PixelFormat::Rgb24, width: 1, height: 1, data: vec![1, 2, 3], timestamp_ms: 0 }).unwrap();
+        assert!(partial.is_dir());
+        drop(w);
+        assert!(!partial.exists() && !dir.exists());
     }
 }

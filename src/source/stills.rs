@@ -17,9 +17,14 @@ impl StillsSource {
 
 /// Decodes an image file to an RGB24 frame; errors name the file.
 pub fn load(path: &std::path::Path) -> Result<Frame, SourceError> {
+    let bytes = std::fs::read(path).map_err(|e| SourceError::File { path: path.display().to_string(), message: format!("cannot read image: {e}") })?;
+    decode(&bytes, path)
+}
+
+/// Decodes image file bytes to an RGB24 frame; `path` is only used in messages.
+pub fn decode(bytes: &[u8], path: &std::path::Path) -> Result<Frame, SourceError> {
     let err = |message: String| SourceError::File { path: path.display().to_string(), message };
-    let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read image: {e}")))?;
-    let reader = image::ImageReader::new(std::io::Cursor::new(&bytes)).with_guessed_format().map_err(|e| err(format!("cannot read image: {e}")))?;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| err(format!("cannot read image: {e}")))?;
     if reader.format().is_none() {
         return Err(err("not an image (unknown format)".into()));
     }

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# Runs every cargo-fuzz target (fuzz/fuzz_targets) for a while and reports executions, coverage and
+# findings per target. Crash inputs are copied to fuzz/regressions/<target>/, where the test suite
+# replays them (tests/fuzz_regressions.rs) so a fixed crash stays fixed.
+#
+#   scripts/fuzz.sh [SECONDS_PER_TARGET] [TARGET...]      (default 300 s, all targets)
+#
+# Needs the nightly toolchain (rustup toolchain install nightly) and cargo-fuzz
+# (cargo install cargo-fuzz). Seed corpora come from the bundled demo recordings and pictures, the
+# shipped models and, when present, the test recordings made from ../shared (target/test-recordings);
+# the corpora live in target/fuzz-corpus, never in git.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-300}
+shift || true
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=($(ls fuzz/fuzz_targets | sed 's/\.rs$//'))
+command -v cargo-fuzz >/dev/null || { echo "fuzz.sh: cargo-fuzz missing: cargo install cargo-fuzz" >&2; exit 2; }
+corpus=target/fuzz-corpus
+log=target/fuzz-logs
+mkdir -p "$log"
+
+# Seeds, in each target's input layout (see src/fuzzing.rs).
+seed() { # seed TARGET NAME < bytes
+  mkdir -p "$corpus/$1"; cat > "$corpus/$1/$2"
+}
+le16() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $(($1 >> 8)))"; }
+recs=(demo/recordings/*/)
+[ -d target/test-recordings ] && recs+=(target/test-recordings/*/)
+for rec in "${recs[@]}"; do
+  name=$(basename "$rec")
+  side=$rec/recording.json
+  first=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["frames"][0]["file"])' "$side")
+  fmt=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["format"], d["width"], d["height"])' "$side")
+  read -r f w h <<<"$fmt"
+  code=$(case $f in mjpeg) echo 0;; yuyv) echo 1;; *) echo 2;; esac)
+  { printf "\\x0$code"; le16 "$w"; le16 "$h"; cat "$rec/$first"; } | seed camera_frame "$name"
+  [ "$f" = yuyv ] && { le16 "$w"; le16 "$h"; cat "$rec/$first"; } | seed yuyv_frame "$name"
+  { cat "$side"; printf '\0'; cat "$rec/$first"; } | seed recording "$name"
+done
+# A YUYV seed even when no recording is YUYV: the demo cat at 64x48.
+{ le16 64; le16 48; head -c $((64 * 48 * 2)) /dev/urandom; } | seed yuyv_frame random-64x48
+for img in demo/images/*; do seed image_file "$(basename "$img")" < "$img"; done
+for m in models/*.onnx; do
+  seed model_file "$(basename "$m")" < "$m"
+  python3 - "$m" <<'PY' | seed metadata "$(basename "$m").json"
+import sys
+b = open(sys.argv[1], "rb").read()
+i = b.find(b'{"format_version"')
+s = b[i:]
+depth = 0
+for k, c in enumerate(s):
+    depth += {ord("{"): 1, ord("}"): -1}.get(c, 0)
+    if depth == 0:
+        sys.stdout.buffer.write(s[:k + 1]); break
+PY
+done
+
+printf '%-14s %12s %10s %8s %9s  %s\n' target executions "exec/s" cov features findings
+for t in "${targets[@]}"; do
+  mkdir -p "$corpus/$t" "fuzz/artifacts/$t"
+  # model_file runs tract's optimiser on each input: give it more memory and time per input.
+  extra=(-rss_limit_mb=4096 -timeout=30)
+  cargo +nightly fuzz run "$t" "$corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 \
+    -artifact_prefix="fuzz/artifacts/$t/" "${extra[@]}" >"$log/$t.log" 2>&1 || true
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log/$t.log" | grep -o '[0-9]*$' | tail -1)
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log/$t.log" | grep -o '[0-9]*$' | tail -1)
+  cov=$(grep -o 'cov: [0-9]*' "$log/$t.log" | tail -1 | cut -d' ' -f2)
+  ft=$(grep -o 'ft: [0-9]*' "$log/$t.log" | tail -1 | cut -d' ' -f2)
+  found=$(ls "fuzz/artifacts/$t" 2>/dev/null | wc -l)
+  if [ "$found" -gt 0 ]; then
+    mkdir -p "fuzz/regressions/$t"
+    cp "fuzz/artifacts/$t"/* "fuzz/regressions/$t/"
+  fi
+  printf '%-14s %12s %10s %8s %9s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$found (log: $log/$t.log)"
+done
