@@ -75,7 +75,8 @@ fn from_manifest(root: &Path) -> Result<Vec<Sample>> {
         bail!("{}: needs `file` and `split` columns", path.display());
     };
     let breed = col("breed");
-    let kind = col("kind");
+    // The pets manifest has `kind` (jpg-orig, squashed, ...); the no-pets one has `category`.
+    let kind = col("kind").or(col("category"));
     let mut out = vec![];
     for (i, rec) in rd.records().enumerate() {
         let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;

@@ -1,9 +1,9 @@
 //! petcam-trainer: from breed photos to the calibrated ONNX models the edge app ships.
 //!
 //! [`data`] finds labelled photos, [`images`] decodes them, [`augment`] varies them, [`model`]
-//! describes and trains networks ([`train`], [`optim`]), [`eval`] measures them, [`calibrate`] fits
-//! the temperature and the no-pet threshold, [`export`] writes ONNX (f32 and int8) and checks it
-//! with tract, [`plots`] draws the figures.
+//! describes and trains networks ([`train`], [`optim`]), [`metrics`] measures them and fits the
+//! temperature, [`nopet`] compares ways of saying "no pet", [`export`] writes ONNX (f32 and int8)
+//! and checks it with tract, [`plots`] draws the figures, [`study`] runs parameter studies.
 
 pub mod augment;
 pub mod data;
@@ -13,5 +13,6 @@ pub mod optim;
 pub mod train;
 pub mod export;
 pub mod metrics;
+pub mod nopet;
 pub mod plots;
 pub mod study;

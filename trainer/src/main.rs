@@ -103,6 +103,26 @@ enum Cmd {
         #[arg(long = "vary", required = true)]
         vary: Vec<petcam_trainer::study::Axis>,
     },
+    /// Compare ways of saying "no pet" with a shipped model: thresholds set on val, judged on test;
+    /// writes <out>/<model>-no-pet-approaches.{png,json}.
+    NoPet {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// Also score the untouched ImageNet head (a second pass): the EfficientNet-Lite0 .pth; default:
+        /// what scripts/fetch-backbone.sh prints. `--no-imagenet` to skip.
+        #[arg(long)]
+        backbone: Option<PathBuf>,
+        #[arg(long)]
+        no_imagenet: bool,
+        /// Largest false-breed rate on the validation no-pet photos when setting each threshold.
+        #[arg(long, default_value_t = 0.015)]
+        max_false_breed: f32,
+        #[arg(long, default_value = "models")]
+        out: PathBuf,
+    },
     /// Check the EfficientNet-Lite0 port: ImageNet top-1 of Oxford test photos must be a cat or dog class.
     CheckBackbone {
         #[arg(long)]
@@ -333,6 +353,14 @@ fn main() -> Result<()> {
                 }
             }
             println!();
+        }
+        Cmd::NoPet { data, model, backbone: bb, no_imagenet, max_false_breed, out } => {
+            let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
+            samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
+            samples.retain(|s| s.split != Split::Train);
+            let items = images::decode_all(samples, data.input_size)?.items;
+            let bb = if no_imagenet { None } else { Some(match bb { Some(p) => p, None => default_backbone()? }) };
+            petcam_trainer::nopet::compare(&items, &model, bb.as_deref(), max_false_breed, &out)?;
         }
         Cmd::CheckBackbone { backbone: bb, data: root, count, input_size } => {
             let path = match bb { Some(p) => p, None => default_backbone()? };

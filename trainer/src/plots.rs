@@ -151,3 +151,28 @@ pub fn pet_threshold(path: &Path, title: &str, curve: &[(f32, f32, f32)], chosen
     root.present().map_err(e)?;
     Ok(())
 }
+
+/// Pet recall against false-breed rate, one curve per approach; a dashed line at the target rate.
+pub fn pet_roc(path: &Path, title: &str, series: &[(String, Vec<(f32, f32)>)], target: f32) -> Result<()> {
+    init_font();
+    let root = BitMapBackend::new(path, (760, 520)).into_drawing_area();
+    root.fill(&WHITE).map_err(e)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f32..0.2f32, 0.5f32..1.005f32)
+        .map_err(e)?;
+    chart.configure_mesh().x_desc("false-breed rate on no-pet test photos").y_desc("pet recall on Oxford test pets").label_style(("sans-serif", 14)).draw().map_err(e)?;
+    for (i, (name, pts)) in series.iter().enumerate() {
+        let colour = Palette99::pick(i).to_rgba();
+        let mut pts: Vec<(f32, f32)> = pts.iter().filter(|p| p.0 <= 0.2).cloned().collect();
+        pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
+        chart.draw_series(LineSeries::new(pts, colour.stroke_width(2))).map_err(e)?.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
+    }
+    chart.draw_series(LineSeries::new(vec![(target, 0.5), (target, 1.0)], BLACK.mix(0.4))).map_err(e)?.label(format!("target {:.0}%", target * 100.0)).legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font(("sans-serif", 13)).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(e)?;
+    root.present().map_err(e)?;
+    Ok(())
+}
