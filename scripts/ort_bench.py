@@ -67,6 +67,9 @@ def quantize(f32, out, inputs):
     quantize_static(f32, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     m = onnx.load(out)
+    # The quantiser's shape inference leaves a symbolic batch size on intermediate values, which
+    # contradicts the fixed [1, 3, S, S] input tract is given: drop those hints.
+    del m.graph.value_info[:]
     src = onnx.load(f32)
     del m.metadata_props[:]
     for p in src.metadata_props:

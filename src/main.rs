@@ -309,7 +309,7 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
         println!("{}", serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "inference": timing, "logits": logits, "profile": nodes}));
         return Ok(0);
     }
-    println!("model      {} ({}x{0} input)", path.display(), size);
+    println!("model      {} ({size}x{size} input)", path.display());
     println!("load       {load_ms:.0} ms (read, check, optimise)");
     println!(
         "inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)",

@@ -290,7 +290,12 @@ fn main() -> Result<()> {
             }
         }
         Cmd::Eval { data, model, split, temperature, per_image } => {
-            let items = load_data(&data)?;
+            let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
+            if !data.no_pets.is_empty() {
+                samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
+            }
+            samples.retain(|s| s.split == split); // decode only the split being evaluated
+            let items = images::decode_all(samples, data.input_size)?.items;
             let items: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == split && (l.sample.oxford || split != Split::Test || l.sample.label == data::NO_PET_LABEL)).collect();
             anyhow::ensure!(!items.is_empty(), "no images in the {split:?} split");
             let (logits, t, n_out) = if model.extension().is_some_and(|e| e == "onnx") {
