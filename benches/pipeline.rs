@@ -1,6 +1,6 @@
 //! Per-stage and end-to-end timings of the device pipeline on realistic inputs (640x480 frames,
-//! the shipped models). Single-threaded like the kiosk, plus one 2-thread inference figure (tract
-//! parallelises matrix products when given threads). `cargo bench -p petcam`; figures in docs/PERFORMANCE.md.
+//! the shipped models). Single-threaded like the kiosk; with `--features threads` also a 2-thread
+//! inference. `cargo bench -p petcam`; figures in docs/PERFORMANCE.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use petcam::classifier::{Classifier, Scores, TractClassifier};
@@ -43,12 +43,13 @@ fn stages(c: &mut Criterion) {
         let mut m = TractClassifier::load(&path).unwrap();
         c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
     }
-    // tract parallelises its matrix products when given threads; the kiosk uses one.
+    // tract parallelises its matrix products when given threads (feature `threads`); the kiosk uses one.
+    #[cfg(feature = "threads")]
     if let Some((name, path)) = models().into_iter().find(|(n, _)| n.ends_with("f32")) {
         let mut m = TractClassifier::load(&path).unwrap();
-        petcam::classifier::set_threads(2);
+        petcam::classifier::set_threads(2).unwrap();
         c.bench_function(&format!("inference_{name}_2_threads"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
-        petcam::classifier::set_threads(1);
+        petcam::classifier::set_threads(1).unwrap();
     }
     let probs: Vec<f32> = (0..38).map(|i| if i == 4 { 0.8 } else { 0.2 / 37.0 }).collect();
     let scores = Scores { probs, pet_score: 0.99 };

@@ -25,8 +25,24 @@ seed() { # seed TARGET NAME < bytes
   mkdir -p "$corpus/$1"; cat > "$corpus/$1/$2"
 }
 le16() { printf "\\x$(printf %02x $(($1 & 255)))\\x$(printf %02x $(($1 >> 8)))"; }
-recs=(demo/recordings/*/)
-[ -d target/test-recordings ] && recs+=(target/test-recordings/*/)
+# Frame seeds: small recordings (64x48) made from the demo cat, since small frames run hundreds of
+# times faster under the sanitizer than 640x480 ones; FUZZ_BIG_SEEDS=1 adds the demo and test
+# recordings (640x480) as well.
+recs=()
+if [ -n "${FUZZ_BIG_SEEDS:-}" ]; then
+  recs=(demo/recordings/*/)
+  [ -d target/test-recordings ] && recs+=(target/test-recordings/*/)
+fi
+petcam=${PETCAM_BIN:-$(ls -t target/release/petcam target/debug/petcam 2>/dev/null | head -1)}
+if [ -n "$petcam" ]; then
+  for f in mjpeg yuyv; do
+    for img in demo/images/*.png; do
+      d=target/fuzz-seeds/$(basename "$img" .png)-$f
+      [ -d "$d" ] || "$petcam" record "$d" --images "$img" --frames-per-image 1 --format "$f" --width 64 --height 48 >/dev/null
+      recs+=("$d/")
+    done
+  done
+fi
 for rec in "${recs[@]}"; do
   name=$(basename "$rec")
   side=$rec/recording.json
@@ -59,8 +75,9 @@ done
 printf '%-14s %12s %10s %8s %9s  %s\n' target executions "exec/s" cov features findings
 for t in "${targets[@]}"; do
   mkdir -p "$corpus/$t" "fuzz/artifacts/$t"
-  # model_file runs tract's optimiser on each input: give it more memory and time per input.
-  extra=(-rss_limit_mb=4096 -timeout=30)
+  # model_file runs tract's optimiser on each input: more memory and time per input, and inputs as
+  # large as the shipped model. The others: inputs up to 32 KiB (small frames, fast executions).
+  if [ "$t" = model_file ]; then extra=(-rss_limit_mb=4096 -timeout=60); else extra=(-max_len=32768 -timeout=20); fi
   cargo +nightly fuzz run "$t" "$corpus/$t" -- -max_total_time="$secs" -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$t/" "${extra[@]}" >"$log/$t.log" 2>&1 || true
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log/$t.log" | grep -o '[0-9]*$' | tail -1)

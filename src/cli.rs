@@ -130,7 +130,7 @@ pub enum Cmd {
         /// Untimed inferences first.
         #[arg(long, default_value_t = 10)]
         warmup: usize,
-        /// Threads for tract's matrix products (the kiosk uses 1).
+        /// Threads for tract's matrix products (the kiosk uses 1; more needs the `threads` feature).
         #[arg(long, default_value_t = 1)]
         threads: usize,
         /// Also time each node of the optimised graph and print the slowest.

@@ -275,7 +275,7 @@ fn run(cmd: Cmd) -> Result<i32> {
 
 #[allow(clippy::too_many_arguments)]
 fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: usize, warmup: usize, threads: usize, profile: bool, json: bool, dump: Option<&Path>) -> Result<i32> {
-    petcam::classifier::set_threads(threads);
+    petcam::classifier::set_threads(threads).map_err(anyhow::Error::msg)?;
     let path = config::resolve_model(model);
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;

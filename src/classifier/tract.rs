@@ -118,10 +118,21 @@ pub struct NodeTime {
 }
 
 /// Lets tract's matrix products use `n` threads (1 = the calling thread only, tract's default).
-/// Process-wide: affects every model.
-pub fn set_threads(n: usize) {
-    use tract_onnx::prelude::multithread::{set_default_executor, Executor};
-    set_default_executor(if n <= 1 { Executor::SingleThread } else { Executor::multithread(n) });
+/// Process-wide: affects every model. More than 1 needs the `threads` feature.
+pub fn set_threads(n: usize) -> Result<(), String> {
+    #[cfg(feature = "threads")]
+    {
+        use tract_onnx::prelude::multithread::{set_default_executor, Executor};
+        set_default_executor(if n <= 1 { Executor::SingleThread } else { Executor::multithread(n) });
+        Ok(())
+    }
+    #[cfg(not(feature = "threads"))]
+    {
+        if n > 1 {
+            return Err(format!("{n} threads: this petcam was built without the `threads` feature (cargo build --features threads)"));
+        }
+        Ok(())
+    }
 }
 
 impl Classifier for TractClassifier {

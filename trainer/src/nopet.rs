@@ -195,7 +195,7 @@ mod tests {
 
     #[test]
     fn a_perfect_score_loses_nothing() {
-        let s = Scored { name: "x", val_pets: vec![0.9, 0.8], val_no: vec![0.1, 0.2], test_pets: vec![0.9, 0.95, 0.7], test_no: vec![0.1, 0.3] };
+        let s = Scored { name: "x", val_pets: vec![0.9, 0.8], val_no: vec![0.1, 0.2], test_pets: vec![0.9, 0.95, 0.7], test_no: vec![0.1, 0.15] };
         let o = judge(&s, &[true, false, true], 0.0);
         assert_eq!((o.false_breed, o.pet_recall), (0.0, 1.0));
         assert!((o.top1_lost).abs() < 1e-6);
