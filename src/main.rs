@@ -282,10 +282,12 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
     let size = c.metadata().input_size;
     let demo_cat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png");
-    let rgb = match image {
-        Some(p) => frame::to_rgb(&stills::load(p)?).with_context(|| p.display().to_string())?,
-        None if demo_cat.is_file() => frame::to_rgb(&stills::load(&demo_cat)?)?,
-        None => image::RgbImage::from_pixel(size, size, image::Rgb([128, 128, 128])),
+    let picture = || -> Result<image::RgbImage> {
+        Ok(match image {
+            Some(p) => frame::to_rgb(&stills::load(p)?).with_context(|| p.display().to_string())?,
+            None if demo_cat.is_file() => frame::to_rgb(&stills::load(&demo_cat)?)?,
+            None => image::RgbImage::from_pixel(size, size, image::Rgb([128, 128, 128])),
+        })
     };
     let input = match raw {
         Some(p) => {
@@ -296,7 +298,7 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
             }
             bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         }
-        None => petcam::preprocess::to_input(&rgb, size),
+        None => petcam::preprocess::to_input(&picture()?, size),
     };
     if let Some(d) = dump {
         let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();

@@ -229,7 +229,7 @@ mod tests {
 
 /// Loaded val/test photos, a shipped ONNX model, and optionally the ImageNet backbone file:
 /// compares every approach, writes `<out>/<stem>-no-pet-approaches.{png,json}` and returns the
-/// outcomes, the chosen approach first... in table order.
+/// outcomes in table order (the shipped no-pet class first when the model has one).
 pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbone: Option<&std::path::Path>, max_false_val: f32, out: &std::path::Path) -> anyhow::Result<Vec<Outcome>> {
     use crate::data::{Split, NO_PET_LABEL};
     use anyhow::Context;
