@@ -191,6 +191,10 @@ struct TrainArgs {
     /// Continue from the last checkpoint in --out.
     #[arg(long)]
     resume: bool,
+    /// Budget per run: wall-clock minutes (`20min`: the run stops when they are spent) or
+    /// fine-tuning epochs (`5ep`, same as --epochs). Studies use it to fit on a small machine.
+    #[arg(long)]
+    budget: Option<petcam_trainer::train::Budget>,
     #[command(flatten)]
     augment: AugmentConfig,
 }
@@ -250,7 +254,9 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
                 seed: a.data.seed,
                 augment: a.augment.clone(),
                 max_batches: a.max_batches,
+                budget_minutes: 0.0,
     }
+    .with_budget(a.budget)
 }
 
 fn default_backbone() -> Result<PathBuf> {

@@ -66,6 +66,9 @@ pub struct RunSummary {
     pub name: String,
     pub best_val_acc: f32,
     pub best_epoch: usize,
+    /// Top-1 on the test split with the best-validation weights (pets and no-pets as loaded).
+    #[serde(default)]
+    pub test_acc_at_best: Option<f32>,
     pub seconds: f32,
     pub images_per_s: f32,
     pub peak_rss_mb: f32,
@@ -102,16 +105,18 @@ pub fn run(base: &TrainConfig, axes: &[Axis], data_for: &mut dyn FnMut(u32) -> R
         let ft: Vec<&EpochLog> = o.history.iter().filter(|l| l.phase != "head").collect();
         let ips = ft.iter().map(|l| l.images_per_s).sum::<f32>() / ft.len().max(1) as f32;
         let best_epoch = o.history.iter().max_by(|a, b| a.val_acc.total_cmp(&b.val_acc)).map(|l| l.epoch).unwrap_or(0);
-        let s = RunSummary { name, best_val_acc: o.best_val_acc, best_epoch, seconds: secs, images_per_s: ips, peak_rss_mb: peak_rss_mb(), history: o.history };
+        let test_acc_at_best = train::test_accuracy(&o.arch, &o.best, &data, cfg.input_size);
+        let s = RunSummary { name, best_val_acc: o.best_val_acc, best_epoch, test_acc_at_best, seconds: secs, images_per_s: ips, peak_rss_mb: peak_rss_mb(), history: o.history };
         std::fs::write(&done, serde_json::to_string_pretty(&s)?)?;
         summaries.push(s);
     }
     let runs: Vec<(String, Vec<EpochLog>)> = summaries.iter().map(|s| (s.name.clone(), s.history.clone())).collect();
     plots::curves(&out.join("curves.png"), &format!("study: {}", axes.iter().map(|a| a.name.as_str()).collect::<Vec<_>>().join(" x ")), &runs, false)?;
     plots::curves(&out.join("train-vs-val.png"), "study: train (light) vs validation", &runs, true)?;
-    let mut md = String::from("| run | best val acc | best epoch | wall time (s) | images/s | peak RSS (MB) |\n|---|---|---|---|---|---|\n");
+    let mut md = String::from("| run | best val acc | best epoch | test acc at best epoch | wall time (s) | images/s | peak RSS (MB) |\n|---|---|---|---|---|---|---|\n");
     for s in &summaries {
-        md.push_str(&format!("| {} | {:.2}% | {} | {:.0} | {:.0} | {:.0} |\n", s.name, 100.0 * s.best_val_acc, s.best_epoch, s.seconds, s.images_per_s, s.peak_rss_mb));
+        let test = s.test_acc_at_best.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "no test split".into());
+        md.push_str(&format!("| {} | {:.2}% | {} | {} | {:.0} | {:.0} | {:.0} |\n", s.name, 100.0 * s.best_val_acc, s.best_epoch, test, s.seconds, s.images_per_s, s.peak_rss_mb));
     }
     std::fs::write(out.join("summary.md"), &md)?;
     println!("{md}");

@@ -44,6 +44,50 @@ pub struct TrainConfig {
     pub augment: AugmentConfig,
     /// Stop each epoch after this many batches (tests and quick looks); 0 = all.
     pub max_batches: usize,
+    /// Wall-clock budget in minutes for the whole run (0 = none): when it is spent, the epoch in
+    /// progress stops, is validated and logged, and training ends. The learning-rate schedule
+    /// still follows `epochs`, so a budgeted run is "the first N minutes" of the full run.
+    #[serde(default)]
+    pub budget_minutes: f32,
+}
+
+/// A run's budget as typed: `20min` (wall clock) or `5ep` (fine-tuning epochs).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Budget {
+    Minutes(f32),
+    Epochs(usize),
+}
+
+impl std::str::FromStr for Budget {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Budget, String> {
+        let t = s.trim();
+        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let (num, unit) = t.split_at(split);
+        let bad = || format!("`{s}`: expected minutes (`20min`, `20m`) or epochs (`5ep`, `5epochs`)");
+        let v: f32 = num.parse().map_err(|_| bad())?;
+        match unit {
+            "m" | "min" | "mins" | "minutes" if v > 0.0 => Ok(Budget::Minutes(v)),
+            "e" | "ep" | "epoch" | "epochs" if v >= 1.0 && v.fract() == 0.0 => Ok(Budget::Epochs(v as usize)),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Applies a budget: epochs replace `epochs`, minutes set `budget_minutes`.
+    pub fn with_budget(mut self, b: Option<Budget>) -> TrainConfig {
+        match b {
+            Some(Budget::Minutes(m)) => self.budget_minutes = m,
+            Some(Budget::Epochs(e)) => self.epochs = e,
+            None => {}
+        }
+        self
+    }
+
+    fn out_of_time(&self, start: &Instant) -> bool {
+        self.budget_minutes > 0.0 && start.elapsed().as_secs_f32() >= self.budget_minutes * 60.0
+    }
 }
 
 /// One row of the CSV log.
@@ -120,6 +164,19 @@ pub fn predict(net: &Net, images: &[&image::RgbImage], size: u32, device: &Devic
         out.extend((0..n).map(|i| v[i * c..(i + 1) * c].to_vec()));
     }
     out
+}
+
+/// Top-1 accuracy of `weights` on the `Test` split of `data` (None when it has no test images).
+pub fn test_accuracy(arch: &Arch, weights: &Weights, data: &[Loaded], size: u32) -> Option<f32> {
+    let test: Vec<&Loaded> = data.iter().filter(|l| l.sample.split == Split::Test).collect();
+    if test.is_empty() {
+        return None;
+    }
+    let device = Device::flex();
+    let net = Net::new(arch, weights, &device);
+    let imgs: Vec<&image::RgbImage> = test.iter().map(|l| &l.image).collect();
+    let labels: Vec<usize> = test.iter().map(|l| l.sample.label).collect();
+    Some(score(&predict(&net, &imgs, size, &device), &labels).1)
 }
 
 fn smoothed_targets(labels: &[usize], classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
@@ -204,6 +261,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
     }
 
     for epoch in state.next_epoch..total_epochs {
+        if cfg.out_of_time(&start) {
+            eprintln!("budget of {} min spent before epoch {}", cfg.budget_minutes, epoch + 1);
+            break;
+        }
         let head_phase = epoch < cfg.head_epochs;
         let t0 = Instant::now();
         let mut optim = optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum);
@@ -293,6 +354,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                 pb.inc(b.len() as u64);
                 let el = t0.elapsed().as_secs_f32();
                 pb.set_message(format!("loss {:.3} acc {:.3} {:.0} img/s", loss_sum / seen as f64, correct as f32 / seen as f32, seen as f32 / el));
+                if cfg.out_of_time(&start) {
+                    eprintln!("budget of {} min spent during epoch {} ({seen} images); validating and stopping", cfg.budget_minutes, epoch + 1);
+                    break;
+                }
             }
             pb.finish_and_clear();
             lr = last_lr;
@@ -350,4 +415,20 @@ pub fn write_csv(path: &PathBuf, rows: &[EpochLog]) -> Result<()> {
 pub fn read_csv(path: &Path) -> Result<Vec<EpochLog>> {
     let mut rd = csv::Reader::from_path(path).with_context(|| format!("{}: cannot read", path.display()))?;
     rd.deserialize().map(|r| r.with_context(|| format!("{}: bad row", path.display()))).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budgets_parse_minutes_and_epochs() {
+        assert_eq!("20min".parse::<Budget>(), Ok(Budget::Minutes(20.0)));
+        assert_eq!("2.5m".parse::<Budget>(), Ok(Budget::Minutes(2.5)));
+        assert_eq!("5ep".parse::<Budget>(), Ok(Budget::Epochs(5)));
+        assert_eq!("3epochs".parse::<Budget>(), Ok(Budget::Epochs(3)));
+        for bad in ["", "20", "min", "0min", "2.5ep", "5 hours", "-3m"] {
+            assert!(bad.parse::<Budget>().is_err(), "{bad:?} should be refused");
+        }
+    }
 }

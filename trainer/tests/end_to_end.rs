@@ -66,7 +66,7 @@ fn train_export_reload_agree() {
     let cfg = TrainConfig {
         family: arch.family, input_size: size, head_epochs: 0, epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0, budget_minutes: 0.0,
     };
     let out = root.join("run");
     let outcome = train::train(&cfg, arch.clone(), w0.clone(), &items, &out, false).unwrap();
@@ -147,7 +147,7 @@ fn a_study_runs_every_combination_and_resumes() {
     let base = TrainConfig {
         family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3, budget_minutes: 0.0,
     };
     let axes: Vec<petcam_trainer::study::Axis> = vec!["optimizer=adam,sgd".parse().unwrap()];
     let out = root.join("out");
@@ -161,10 +161,21 @@ fn a_study_runs_every_combination_and_resumes() {
     assert_eq!(s.len(), 2);
     assert!(out.join("curves.png").is_file() && out.join("summary.md").is_file());
     assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("optimizer=sgd"));
+    for r in &s {
+        let t = r.test_acc_at_best.expect("the fixture has a test split");
+        assert!((0.0..=1.0).contains(&t), "{}: test accuracy {t}", r.name);
+    }
     // Second time: both runs are found finished and skipped.
     let s2 = petcam_trainer::study::run(&base, &axes, &mut data_for, &init, &out).unwrap();
     assert_eq!(s2.len(), 2);
     assert_eq!(decoded, 2, "finished runs are not retrained");
     let err = petcam_trainer::study::apply(&mut base.clone(), "colour", "1").unwrap_err().to_string();
     assert!(err.contains("cannot vary `colour`"), "{err}");
+
+    // A minutes budget ends the run inside its first epoch: that epoch is validated and logged,
+    // and none of the other four starts.
+    let budgeted = TrainConfig { epochs: 5, max_batches: 0, budget_minutes: 1e-5, ..base.clone() };
+    let (a, w) = init(&budgeted).unwrap();
+    let o = petcam_trainer::train::train(&budgeted, a, w, &items, &root.join("budget"), false).unwrap();
+    assert_eq!(o.history.len(), 1, "budget spent: one (partial) epoch, not {}", o.history.len());
 }
