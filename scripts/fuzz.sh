@@ -72,9 +72,9 @@ for k, c in enumerate(s):
 PY
 done
 
-# "last new" is how far into the run (share of its executions after the seed corpus) the last rise
-# in edge coverage came: a plateau shows as a small share, a run still climbing as one near 100%.
-printf '%-14s %12s %10s %8s %9s %9s  %s\n' target executions "exec/s" cov features "last new" findings
+# "cov growth" is edge coverage after loading the corpus > at 75% of the run's executions > at the
+# end: a plateau shows as the last two nearly equal; a run still climbing, as a clear rise.
+printf '%-14s %12s %10s %8s %9s %16s  %s\n' target executions "exec/s" cov features "cov growth" findings
 for t in "${targets[@]}"; do
   mkdir -p "$corpus/$t" "fuzz/artifacts/$t"
   # model_file runs tract's optimiser on each input: more memory and time per input, and inputs as
@@ -86,21 +86,16 @@ for t in "${targets[@]}"; do
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log/$t.log" | grep -o '[0-9]*$' | tail -1)
   cov=$(grep -o 'cov: [0-9]*' "$log/$t.log" | tail -1 | cut -d' ' -f2)
   ft=$(grep -o 'ft: [0-9]*' "$log/$t.log" | tail -1 | cut -d' ' -f2)
-  lastnew=$(python3 - "$log/$t.log" "${execs:-0}" <<'PY'
+  growth=$(python3 - "$log/$t.log" <<'PY'
 import re, sys
-cov, at, start = None, 0, None
-for line in open(sys.argv[1], errors="replace"):
-    m = re.match(r"#(\d+)\s+(\w+)\s+cov: (\d+)", line)
-    if not m:
-        continue
-    n, what, c = int(m[1]), m[2], int(m[3])
-    if what == "INITED" and start is None:
-        start = n
-    elif start is not None and cov is not None and c > cov:
-        at = n
-    cov = c
-end = int(sys.argv[2])
-print(f"{100 * max(at - (start or 0), 0) / max(end - (start or 0), 1):.0f}%" if end else "?")
+pts = [(int(m[1]), m[2], int(m[3])) for m in (re.match(r"#(\d+)\s+(\w+)\s+cov: (\d+)", l) for l in open(sys.argv[1], errors="replace")) if m]
+inited = [p for p in pts if p[1] == "INITED"]
+if not inited or pts[-1][0] <= inited[0][0]:
+    print("?")
+    sys.exit()
+start, end = inited[0][0], pts[-1][0]
+at = lambda f: [c for n, _, c in pts if n <= start + (end - start) * f][-1]
+print(f"{at(0)}>{at(0.75)}>{at(1)}")
 PY
 )
   found=$(ls "fuzz/artifacts/$t" 2>/dev/null | wc -l)
@@ -108,5 +103,5 @@ PY
     mkdir -p "fuzz/regressions/$t"
     cp "fuzz/artifacts/$t"/* "fuzz/regressions/$t/"
   fi
-  printf '%-14s %12s %10s %8s %9s %9s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$lastnew" "$found (log: $log/$t.log)"
+  printf '%-14s %12s %10s %8s %9s %16s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "${ft:-?}" "$growth" "$found (log: $log/$t.log)"
 done

@@ -61,7 +61,8 @@ fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
             let mut v: Vec<PathBuf> = std::fs::read_dir(a)
                 .with_context(|| format!("{}: cannot list", a.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file() && p.extension().and_then(|e| e.to_str()).is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "bmp" | "gif" | "webp" | "tif" | "tiff" | "pnm" | "ppm")))
+                // Files whose extension names a format this build decodes (Cargo.toml: image features).
+                .filter(|p| p.is_file() && image::ImageFormat::from_path(p).is_ok_and(|f| f.reading_enabled()))
                 .collect();
             v.sort();
             out.extend(v);

@@ -120,3 +120,77 @@ impl<D: Display, F: FnMut() -> Result<D, DisplayError>> Display for Reopening<D,
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::time::Duration;
+
+    /// A panel whose `show` fails while `broken` is set.
+    struct Panel {
+        broken: Rc<Cell<bool>>,
+    }
+
+    impl Display for Panel {
+        fn size(&self) -> (u32, u32) {
+            (8, 8)
+        }
+        fn show(&mut self, _: &Canvas) -> Result<(), DisplayError> {
+            if self.broken.get() {
+                Err(DisplayError { device: "/dev/spidev0.0".into(), message: "write failed".into() })
+            } else {
+                Ok(())
+            }
+        }
+        fn describe(&self) -> String {
+            "test panel".into()
+        }
+    }
+
+    /// `open` fails while `failing` is above zero (counting down), and counts its calls.
+    fn opener(failing: Rc<Cell<u32>>, calls: Rc<Cell<u32>>, broken: Rc<Cell<bool>>) -> impl FnMut() -> Result<Panel, DisplayError> {
+        move || {
+            calls.set(calls.get() + 1);
+            if failing.get() > 0 {
+                failing.set(failing.get() - 1);
+                Err(DisplayError { device: "/dev/spidev0.0".into(), message: "no such device".into() })
+            } else {
+                Ok(Panel { broken: broken.clone() })
+            }
+        }
+    }
+
+    #[test]
+    fn a_panel_that_fails_to_open_is_retried_until_it_works() {
+        let (failing, calls, broken) = (Rc::new(Cell::new(2)), Rc::new(Cell::new(0)), Rc::new(Cell::new(false)));
+        let mut d = Reopening::new("/dev/spidev0.0", (8, 8), Duration::ZERO, opener(failing.clone(), calls.clone(), broken.clone()));
+        let canvas = Canvas::new(8, 8);
+        assert!(!d.is_open(), "first open failed");
+        assert_eq!(d.describe(), "/dev/spidev0.0 (not available)");
+        let e = d.show(&canvas).unwrap_err().to_string();
+        assert!(e.contains("/dev/spidev0.0") && e.contains("no such device"), "{e}");
+        assert!(d.show(&canvas).is_ok(), "third open works and the canvas is shown");
+        assert!(d.is_open());
+        assert_eq!(calls.get(), 3);
+    }
+
+    #[test]
+    fn a_panel_that_fails_while_showing_is_dropped_and_reopened_after_the_retry_interval() {
+        let (failing, calls, broken) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)), Rc::new(Cell::new(true)));
+        let mut d = Reopening::new("/dev/spidev0.0", (8, 8), Duration::from_millis(50), opener(failing, calls.clone(), broken.clone()));
+        let canvas = Canvas::new(8, 8);
+        assert!(d.is_open());
+        assert!(d.show(&canvas).is_err(), "the write fails");
+        assert!(!d.is_open(), "the failed device is dropped");
+        // Within the retry interval nothing is reopened: show answers at once.
+        let e = d.show(&canvas).unwrap_err().to_string();
+        assert!(e.contains("retrying"), "{e}");
+        assert_eq!(calls.get(), 1);
+        broken.set(false);
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(d.show(&canvas).is_ok(), "reopened after the interval");
+        assert_eq!(calls.get(), 2);
+    }
+}
