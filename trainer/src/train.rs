@@ -166,16 +166,19 @@ pub fn predict(net: &Net, images: &[&image::RgbImage], size: u32, device: &Devic
     out
 }
 
+/// The pictures of one split and their labels, in data order.
+fn pictures_of(data: &[Loaded], split: Split) -> (Vec<&image::RgbImage>, Vec<usize>) {
+    data.iter().filter(|l| l.sample.split == split).map(|l| (&l.image, l.sample.label)).unzip()
+}
+
 /// Top-1 accuracy of `weights` on the `Test` split of `data` (None when it has no test images).
 pub fn test_accuracy(arch: &Arch, weights: &Weights, data: &[Loaded], size: u32) -> Option<f32> {
-    let test: Vec<&Loaded> = data.iter().filter(|l| l.sample.split == Split::Test).collect();
-    if test.is_empty() {
+    let (imgs, labels) = pictures_of(data, Split::Test);
+    if imgs.is_empty() {
         return None;
     }
     let device = Device::flex();
     let net = Net::new(arch, weights, &device);
-    let imgs: Vec<&image::RgbImage> = test.iter().map(|l| &l.image).collect();
-    let labels: Vec<usize> = test.iter().map(|l| l.sample.label).collect();
     Some(score(&predict(&net, &imgs, size, &device), &labels).1)
 }
 
@@ -229,9 +232,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
     let ad = device.clone().autodiff();
     let size = cfg.input_size;
     let train_idx: Vec<usize> = data.iter().enumerate().filter(|(_, l)| l.sample.split == Split::Train).map(|(i, _)| i).collect();
-    let val: Vec<&Loaded> = data.iter().filter(|l| l.sample.split == Split::Val).collect();
-    let val_imgs: Vec<&image::RgbImage> = val.iter().map(|l| &l.image).collect();
-    let val_labels: Vec<usize> = val.iter().map(|l| l.sample.label).collect();
+    let (val_imgs, val_labels) = pictures_of(data, Split::Val);
     anyhow::ensure!(!train_idx.is_empty(), "no training images");
     let ckpt = out.join("checkpoint.bin");
     let best_path = out.join("best.bin");
