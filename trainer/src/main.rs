@@ -99,7 +99,7 @@ enum Cmd {
         #[command(flatten)]
         train: TrainArgs,
         /// NAME=V1,V2,... (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks,
-        /// weight-decay, label-smoothing, optimizer, input-size); repeatable.
+        /// weight-decay, label-smoothing, optimizer, input-size, no-pet-weight); repeatable.
         #[arg(long = "vary", required = true)]
         vary: Vec<petcam_trainer::study::Axis>,
     },
@@ -195,6 +195,13 @@ struct TrainArgs {
     /// fine-tuning epochs (`5ep`, same as --epochs). Studies use it to fit on a small machine.
     #[arg(long)]
     budget: Option<petcam_trainer::train::Budget>,
+    /// Loss weight of a no-pet photo relative to a pet photo (class-weighted cross-entropy).
+    #[arg(long, default_value_t = 1.0)]
+    no_pet_weight: f32,
+    /// Start from these trained weights (a best.bin from `train`) instead of the ImageNet backbone
+    /// or a random seed CNN: continue training an existing model with other settings.
+    #[arg(long, conflicts_with = "resume")]
+    init: Option<PathBuf>,
     #[command(flatten)]
     augment: AugmentConfig,
 }
@@ -255,8 +262,18 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
                 augment: a.augment.clone(),
                 max_batches: a.max_batches,
                 budget_minutes: 0.0,
+                no_pet_weight: a.no_pet_weight,
     }
     .with_budget(a.budget)
+}
+
+/// Trained weights to start from (`--init`), checked against what the run expects.
+fn load_init(p: &std::path::Path, family: Family, classes: usize, size: usize) -> Result<(arch::Arch, arch::Weights)> {
+    let (arch, w) = store::load(p)?;
+    anyhow::ensure!(arch.family == family, "{}: holds a {} model, --model is {}", p.display(), arch.family.name(), family.name());
+    anyhow::ensure!(arch.num_outputs() == classes, "{}: {} outputs, the labels are {classes}", p.display(), arch.num_outputs());
+    anyhow::ensure!(arch.input_size == size, "{}: made for {} px, the run's input size is {size}", p.display(), arch.input_size);
+    Ok((arch, w))
 }
 
 fn default_backbone() -> Result<PathBuf> {
@@ -410,18 +427,23 @@ fn main() -> Result<()> {
                 Ok(cache[&size].iter().map(|l| Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
             };
             let classes = data::labels().len();
-            let init = |c: &TrainConfig| petcam_trainer::study::init_for(c, classes, backbone.as_deref());
+            let start_from = a.init.clone();
+            let init = |c: &TrainConfig| match &start_from {
+                Some(p) => load_init(p, c.family, classes, c.input_size as usize),
+                None => petcam_trainer::study::init_for(c, classes, backbone.as_deref()),
+            };
             petcam_trainer::study::run(&cfg, &vary, &mut data_for, &init, &a.out)?;
         }
         Cmd::Train(a) => {
             let classes = data::labels().len();
             let size = a.data.input_size as usize;
-            let (arch, weights) = match a.model {
-                Family::EffnetLite0 => {
+            let (arch, weights) = match (&a.init, a.model) {
+                (Some(p), family) => load_init(p, family, classes, size)?,
+                (None, Family::EffnetLite0) => {
                     let path = match &a.backbone { Some(p) => p.clone(), None => default_backbone()? };
                     backbone::with_new_head(&path, size, classes, a.dropout, a.data.seed)?
                 }
-                Family::SeedCnn => {
+                (None, Family::SeedCnn) => {
                     let arch = arch::seed_cnn(size, classes, a.dropout);
                     let w = init::random(&arch, a.data.seed);
                     (arch, w)

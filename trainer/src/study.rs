@@ -47,7 +47,8 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
             cfg.optimizer = <crate::optim::OptimizerKind as clap::ValueEnum>::from_str(value, true).map_err(|e| anyhow::anyhow!("optimizer: {e}"))?
         }
         "input-size" => cfg.input_size = f(value)? as u32,
-        _ => bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size)"),
+        "no-pet-weight" => cfg.no_pet_weight = f(value)? as f32,
+        _ => bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size, no-pet-weight)"),
     }
     Ok(())
 }

@@ -49,6 +49,14 @@ pub struct TrainConfig {
     /// still follows `epochs`, so a budgeted run is "the first N minutes" of the full run.
     #[serde(default)]
     pub budget_minutes: f32,
+    /// Loss weight of the no-pet pictures relative to a pet's (1 = plain cross-entropy). Raising it
+    /// moves the no-pet class's mistakes (a breed shown for a chair) ahead of breed mix-ups.
+    #[serde(default = "one")]
+    pub no_pet_weight: f32,
+}
+
+fn one() -> f32 {
+    1.0
 }
 
 /// A run's budget as typed: `20min` (wall clock) or `5ep` (fine-tuning epochs).
@@ -191,13 +199,23 @@ fn smoothed_targets(labels: &[usize], classes: usize, smoothing: f32, device: &D
     Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
 }
 
-fn loss_and_correct(logits: Tensor<2>, labels: &[usize], smoothing: f32) -> (Tensor<1>, usize) {
-    let [n, c] = logits.dims();
+/// Smoothed targets with each row scaled by its sample's weight and the whole divided by the sum
+/// of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean cross-entropy.
+fn weighted_targets(labels: &[usize], classes: usize, smoothing: f32, no_pet_weight: f32, device: &Device) -> Tensor<2> {
+    let w: Vec<f32> = labels.iter().map(|&l| if l == crate::data::NO_PET_LABEL { no_pet_weight } else { 1.0 }).collect();
+    let total: f32 = w.iter().sum();
+    let t = smoothed_targets(labels, classes, smoothing, device);
+    let scale = Tensor::<2>::from_data(TensorData::new(w.iter().map(|v| v / total).collect::<Vec<f32>>(), [labels.len(), 1]), device);
+    t * scale
+}
+
+fn loss_and_correct(logits: Tensor<2>, labels: &[usize], smoothing: f32, no_pet_weight: f32) -> (Tensor<1>, usize) {
+    let [_, c] = logits.dims();
     let device = logits.device();
     let preds: Vec<i64> = logits.clone().inner().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
     let correct = preds.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count();
-    let t = smoothed_targets(labels, c, smoothing, &device.inner());
-    let loss = (log_softmax(logits, 1) * t).sum().neg().div_scalar(n as f32);
+    let t = weighted_targets(labels, c, smoothing, no_pet_weight, &device.inner());
+    let loss = (log_softmax(logits, 1) * t).sum().neg();
     (loss.reshape([1]), correct)
 }
 
@@ -261,6 +279,8 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         let _: u64 = rand::Rng::random(&mut rng);
     }
 
+    let mut optim = None;
+    let mut optim_phase = None;
     for epoch in state.next_epoch..total_epochs {
         if cfg.out_of_time(&start) {
             eprintln!("budget of {} min spent before epoch {}", cfg.budget_minutes, epoch + 1);
@@ -268,7 +288,13 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         }
         let head_phase = epoch < cfg.head_epochs;
         let t0 = Instant::now();
-        let mut optim = optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum);
+        // One optimiser per phase: its moments carry over from epoch to epoch (a resumed run starts
+        // them afresh).
+        if optim_phase != Some(head_phase) {
+            optim = Some(optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum));
+            optim_phase = Some(head_phase);
+        }
+        let optim = optim.as_mut().expect("built above");
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         let lr;
         if head_phase {
@@ -314,7 +340,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                 let bl: Vec<usize> = b.iter().map(|&i| labels[i]).collect();
                 let x = Tensor::<2>::from_data(TensorData::new(v, [b.len(), *dim]), &device);
                 let logits = net.head(x, true);
-                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing);
+                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing, cfg.no_pet_weight);
                 loss_sum += loss.clone().inner().into_scalar::<f32>() as f64 * b.len() as f64;
                 correct += c;
                 seen += b.len();
@@ -344,7 +370,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                 let bl: Vec<usize> = b.iter().map(|&i| data[i].sample.label).collect();
                 let x = Tensor::<4>::from_data(TensorData::new(v, [b.len(), 3, size as usize, size as usize]), &device);
                 let logits = net.forward(x, true, frozen);
-                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing);
+                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing, cfg.no_pet_weight);
                 let lv = loss.clone().inner().into_scalar::<f32>();
                 anyhow::ensure!(lv.is_finite(), "loss became {lv} at epoch {} step {s}: lower the learning rate", epoch + 1);
                 loss_sum += lv as f64 * b.len() as f64;
@@ -431,5 +457,22 @@ mod tests {
         for bad in ["", "20", "min", "0min", "2.5ep", "5 hours", "-3m"] {
             assert!(bad.parse::<Budget>().is_err(), "{bad:?} should be refused");
         }
+    }
+
+    #[test]
+    fn no_pet_weight_scales_the_no_pet_rows_and_keeps_a_mean() {
+        let device = Device::flex();
+        let np = crate::data::NO_PET_LABEL;
+        let t = weighted_targets(&[0, np], np + 1, 0.0, 3.0, &device);
+        let v: Vec<f32> = t.into_data().try_to_vec().unwrap();
+        let c = np + 1;
+        // weights 1 and 3 over a total of 4
+        assert!((v[0] - 0.25).abs() < 1e-6, "{}", v[0]);
+        assert!((v[c + np] - 0.75).abs() < 1e-6, "{}", v[c + np]);
+        assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        // weight 1 is the plain mean
+        let plain: Vec<f32> = weighted_targets(&[0, np], c, 0.1, 1.0, &device).into_data().try_to_vec().unwrap();
+        assert!((plain.iter().sum::<f32>() - 1.0).abs() < 1e-5);
+        assert!((plain[0] - (0.9 + 0.1 / c as f32) / 2.0).abs() < 1e-6);
     }
 }
