@@ -76,6 +76,22 @@ pub struct RunSummary {
     pub history: Vec<EpochLog>,
 }
 
+/// Training speed of a run: the mean over its fine-tuning epochs, or for a head-only run the
+/// first epoch's (the pass through the frozen backbone; later head epochs reuse its features).
+pub fn images_per_s(history: &[EpochLog]) -> f32 {
+    let ft: Vec<f32> = history.iter().filter(|l| l.phase != "head").map(|l| l.images_per_s).collect();
+    if ft.is_empty() {
+        history.first().map(|l| l.images_per_s).unwrap_or(0.0)
+    } else {
+        ft.iter().sum::<f32>() / ft.len() as f32
+    }
+}
+
+/// Starts a new peak-memory window for this process (Linux: writing 5 to clear_refs resets VmHWM).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
 fn peak_rss_mb() -> f32 {
     std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f32>().ok())).map(|kb| kb / 1024.0).unwrap_or(0.0)
 }
@@ -100,11 +116,13 @@ pub fn run(base: &TrainConfig, axes: &[Axis], data_for: &mut dyn FnMut(u32) -> R
         let data = data_for(cfg.input_size)?;
         let (a, w) = make_init(&cfg)?;
         eprintln!("study: run {name}");
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
+        reset_peak_rss();
         let t = Instant::now();
         let o = train::train(&cfg, a, w, &data, &dir, true)?;
         let secs = t.elapsed().as_secs_f32();
-        let ft: Vec<&EpochLog> = o.history.iter().filter(|l| l.phase != "head").collect();
-        let ips = ft.iter().map(|l| l.images_per_s).sum::<f32>() / ft.len().max(1) as f32;
+        let ips = images_per_s(&o.history);
         let best_epoch = o.history.iter().max_by(|a, b| a.val_acc.total_cmp(&b.val_acc)).map(|l| l.epoch).unwrap_or(0);
         let test_acc_at_best = train::test_accuracy(&o.arch, &o.best, &data, cfg.input_size);
         let s = RunSummary { name, best_val_acc: o.best_val_acc, best_epoch, test_acc_at_best, seconds: secs, images_per_s: ips, peak_rss_mb: peak_rss_mb(), history: o.history };
@@ -117,7 +135,7 @@ pub fn run(base: &TrainConfig, axes: &[Axis], data_for: &mut dyn FnMut(u32) -> R
     let mut md = String::from("| run | best val acc | best epoch | test acc at best epoch | wall time (s) | images/s | peak RSS (MB) |\n|---|---|---|---|---|---|---|\n");
     for s in &summaries {
         let test = s.test_acc_at_best.map(|a| format!("{:.2}%", 100.0 * a)).unwrap_or_else(|| "no test split".into());
-        md.push_str(&format!("| {} | {:.2}% | {} | {} | {:.0} | {:.0} | {:.0} |\n", s.name, 100.0 * s.best_val_acc, s.best_epoch, test, s.seconds, s.images_per_s, s.peak_rss_mb));
+        md.push_str(&format!("| {} | {:.2}% | {} | {} | {:.0} | {:.0} | {:.0} |\n", s.name, 100.0 * s.best_val_acc, s.best_epoch, test, s.seconds, images_per_s(&s.history), s.peak_rss_mb));
     }
     std::fs::write(out.join("summary.md"), &md)?;
     println!("{md}");
@@ -140,6 +158,17 @@ pub fn init_for(cfg: &TrainConfig, classes: usize, backbone: Option<&Path>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn log(epoch: usize, phase: &str, ips: f32) -> EpochLog {
+        EpochLog { epoch, phase: phase.into(), lr: 0.0, train_loss: 0.0, train_acc: 0.0, val_loss: 0.0, val_acc: 0.0, images_per_s: ips, seconds: 0.0 }
+    }
+
+    #[test]
+    fn speed_is_the_fine_tuning_mean_or_the_feature_pass() {
+        assert_eq!(images_per_s(&[log(1, "head", 60.0), log(2, "head", 9000.0), log(3, "finetune", 20.0), log(4, "finetune", 30.0)]), 25.0);
+        assert_eq!(images_per_s(&[log(1, "head", 60.0), log(2, "head", 9000.0)]), 60.0);
+        assert_eq!(images_per_s(&[]), 0.0);
+    }
 
     #[test]
     fn combinations_cover_the_grid() {

@@ -161,6 +161,8 @@ fn a_study_runs_every_combination_and_resumes() {
     assert_eq!(s.len(), 2);
     assert!(out.join("curves.png").is_file() && out.join("summary.md").is_file());
     assert!(std::fs::read_to_string(out.join("summary.md")).unwrap().contains("optimizer=sgd"));
+    let run_cfg: TrainConfig = serde_json::from_str(&std::fs::read_to_string(out.join("optimizer=sgd/config.json")).unwrap()).unwrap();
+    assert_eq!(run_cfg.optimizer, OptimizerKind::Sgd, "each run records the configuration it trained with");
     for r in &s {
         let t = r.test_acc_at_best.expect("the fixture has a test split");
         assert!((0.0..=1.0).contains(&t), "{}: test accuracy {t}", r.name);
