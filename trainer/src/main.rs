@@ -427,8 +427,7 @@ fn main() -> Result<()> {
                 Ok(cache[&size].iter().map(|l| Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
             };
             let classes = data::labels().len();
-            let start_from = a.init.clone();
-            let init = |c: &TrainConfig| match &start_from {
+            let init = |c: &TrainConfig| match &a.init {
                 Some(p) => load_init(p, c.family, classes, c.input_size as usize),
                 None => petcam_trainer::study::init_for(c, classes, backbone.as_deref()),
             };

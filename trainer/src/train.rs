@@ -190,23 +190,19 @@ pub fn test_accuracy(arch: &Arch, weights: &Weights, data: &[Loaded], size: u32)
     Some(score(&predict(&net, &imgs, size, &device), &labels).1)
 }
 
-fn smoothed_targets(labels: &[usize], classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
+/// Smoothed targets with each row scaled by its sample's weight (no-pet rows `no_pet_weight`, pets
+/// 1) over the sum of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean
+/// cross-entropy.
+fn weighted_targets(labels: &[usize], classes: usize, smoothing: f32, no_pet_weight: f32, device: &Device) -> Tensor<2> {
+    let weight = |l: usize| if l == crate::data::NO_PET_LABEL { no_pet_weight } else { 1.0 };
+    let total: f32 = labels.iter().map(|&l| weight(l)).sum();
     let off = smoothing / classes as f32;
-    let mut v = vec![off; labels.len() * classes];
-    for (i, &l) in labels.iter().enumerate() {
-        v[i * classes + l] += 1.0 - smoothing;
+    let mut v = Vec::with_capacity(labels.len() * classes);
+    for &l in labels {
+        let w = weight(l) / total;
+        v.extend((0..classes).map(|c| w * (off + if c == l { 1.0 - smoothing } else { 0.0 })));
     }
     Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
-}
-
-/// Smoothed targets with each row scaled by its sample's weight and the whole divided by the sum
-/// of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean cross-entropy.
-fn weighted_targets(labels: &[usize], classes: usize, smoothing: f32, no_pet_weight: f32, device: &Device) -> Tensor<2> {
-    let w: Vec<f32> = labels.iter().map(|&l| if l == crate::data::NO_PET_LABEL { no_pet_weight } else { 1.0 }).collect();
-    let total: f32 = w.iter().sum();
-    let t = smoothed_targets(labels, classes, smoothing, device);
-    let scale = Tensor::<2>::from_data(TensorData::new(w.iter().map(|v| v / total).collect::<Vec<f32>>(), [labels.len(), 1]), device);
-    t * scale
 }
 
 fn loss_and_correct(logits: Tensor<2>, labels: &[usize], smoothing: f32, no_pet_weight: f32) -> (Tensor<1>, usize) {
@@ -280,7 +276,6 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
     }
 
     let mut optim = None;
-    let mut optim_phase = None;
     for epoch in state.next_epoch..total_epochs {
         if cfg.out_of_time(&start) {
             eprintln!("budget of {} min spent before epoch {}", cfg.budget_minutes, epoch + 1);
@@ -290,9 +285,8 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         let t0 = Instant::now();
         // One optimiser per phase: its moments carry over from epoch to epoch (a resumed run starts
         // them afresh).
-        if optim_phase != Some(head_phase) {
+        if optim.is_none() || epoch == cfg.head_epochs {
             optim = Some(optim::build(if head_phase { OptimizerKind::Adam } else { cfg.optimizer }, cfg.weight_decay, cfg.momentum));
-            optim_phase = Some(head_phase);
         }
         let optim = optim.as_mut().expect("built above");
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
