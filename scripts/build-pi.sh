@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Release builds of petcam for the Raspberry Pi: aarch64 (Pi 3/4/5, Zero 2 W with 64-bit OS) and
-# armv7 (32-bit Raspberry Pi OS). Uses `cross` when available, else Debian's cross toolchains
+# Builds petcam for the Raspberry Pi with the `pi` profile (release, dependencies optimised for
+# size; see Cargo.toml): aarch64 (Pi 3/4/5, Zero 2 W with 64-bit OS) and armv7 (32-bit Raspberry
+# Pi OS). Binaries land in target/<target>/pi/petcam. Uses `cross` when available, else Debian's cross toolchains
 # (see .cargo/config.toml). Prints the binary sizes.
 #   scripts/build-pi.sh [aarch64|armv7|all]
 set -euo pipefail
@@ -15,13 +16,13 @@ case "$which" in
 esac
 for t in "${targets[@]}"; do
   if command -v cross >/dev/null && { command -v docker >/dev/null || command -v podman >/dev/null; } && [ -z "${PETCAM_NO_CROSS:-}" ]; then
-    cross build --release --target "$t" --bin petcam
+    cross build --profile pi --target "$t" --bin petcam
   else
     rustup target add "$t" >/dev/null
-    cargo build --release --target "$t" --bin petcam
+    cargo build --profile pi --target "$t" --bin petcam
   fi
 done
 for t in "${targets[@]}"; do
-  f=target/$t/release/petcam
+  f=target/$t/pi/petcam
   printf '%-34s %8.2f MB  %s\n' "$t" "$(echo "$(stat -c %s "$f") / 1048576" | bc -l)" "$f"
 done

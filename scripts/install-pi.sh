@@ -18,8 +18,8 @@ done
 [ "$(id -u)" -eq 0 ] || { echo "install-pi: run as root (sudo)" >&2; exit 1; }
 if [ -z "$binary" ]; then
   case "$(uname -m)" in
-    aarch64) binary=target/aarch64-unknown-linux-gnu/release/petcam ;;
-    armv7l) binary=target/armv7-unknown-linux-gnueabihf/release/petcam ;;
+    aarch64) binary=target/aarch64-unknown-linux-gnu/pi/petcam ;;
+    armv7l) binary=target/armv7-unknown-linux-gnueabihf/pi/petcam ;;
     *) binary=target/release/petcam ;;
   esac
 fi

@@ -20,11 +20,7 @@ use std::sync::atomic::Ordering;
 
 fn main() {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "info".into()))
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+    init_logging(&cli.log);
     let code = match run(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
@@ -33,6 +29,17 @@ fn main() {
         }
     };
     std::process::exit(code);
+}
+
+/// Logs to stderr, filtered by `--log` / `PETCAM_LOG` (`info`, `warn,petcam=debug`, ...: a level
+/// per module path). A filter that does not parse is reported and `info` is used.
+fn init_logging(filter: &str) {
+    use tracing_subscriber::prelude::*;
+    let targets = filter.parse::<tracing_subscriber::filter::Targets>().unwrap_or_else(|e| {
+        eprintln!("petcam: --log '{filter}' is not a log filter ({e}); logging at info");
+        tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
+    });
+    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false)).with(targets).init();
 }
 
 fn load_model(explicit: Option<&Path>) -> Result<TractClassifier> {

@@ -37,6 +37,21 @@ fn classify_prints_percent_and_breed() {
 }
 
 #[test]
+fn log_filter_picks_levels_per_module_and_a_bad_one_is_named() {
+    let m = model();
+    // `classify` logs the model load at info: shown at info, hidden at warn.
+    let cat = demo_image("chelsea.png");
+    let run = |log: &str| petcam(&["classify", "--log", log, "--model", m.to_str().unwrap(), cat.to_str().unwrap()]);
+    assert!(stderr(&run("warn,petcam=info")).contains("loaded in"));
+    assert!(!stderr(&run("warn")).contains("loaded in"));
+    let bad = run("petcam=loud");
+    assert!(bad.status.success(), "a bad filter must not stop the device: {}", stderr(&bad));
+    let err = stderr(&bad);
+    assert!(err.contains("--log 'petcam=loud' is not a log filter"), "{err}");
+    assert!(err.contains("loaded in"), "falls back to info: {err}");
+}
+
+#[test]
 fn corrupt_image_is_a_one_line_error_naming_the_file() {
     let d = scratch("corrupt-image");
     let jpeg = std::fs::read(demo_image("chelsea.png")).unwrap();
