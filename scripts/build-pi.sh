@@ -24,5 +24,6 @@ for t in "${targets[@]}"; do
 done
 for t in "${targets[@]}"; do
   f=target/$t/pi/petcam
-  printf '%-34s %8.2f MB  %s\n' "$t" "$(echo "$(stat -c %s "$f") / 1048576" | bc -l)" "$f"
+  b=$(stat -c %s "$f")
+  printf '%-34s %6.2f MB (%s bytes)  %s\n' "$t" "$(echo "$b / 1000000" | bc -l)" "$b" "$f"
 done
