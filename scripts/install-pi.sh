@@ -36,7 +36,9 @@ if [ "$enable_spi" -eq 1 ]; then
   cfg=/boot/firmware/config.txt; [ -f "$cfg" ] || cfg=/boot/config.txt
   grep -q '^dtparam=spi=on' "$cfg" || { echo 'dtparam=spi=on' >> "$cfg"; echo "SPI enabled in $cfg: reboot once"; }
 fi
-install -m 0644 scripts/petcam.service /etc/systemd/system/petcam.service
+# The unit names the .deb's /usr/bin/petcam; this install puts it in /usr/local/bin.
+sed 's#/usr/bin/petcam#/usr/local/bin/petcam#g' scripts/petcam.service > /etc/systemd/system/petcam.service
+chmod 0644 /etc/systemd/system/petcam.service
 systemctl daemon-reload
 systemctl enable --now petcam.service
 echo "petcam installed: model $(basename "$model"), config /etc/petcam.toml; logs: journalctl -u petcam -f"

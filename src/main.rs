@@ -39,7 +39,10 @@ fn init_logging(filter: &str) {
         eprintln!("petcam: --log '{filter}' is not a log filter ({e}); logging at info");
         tracing_subscriber::filter::Targets::new().with_default(tracing::Level::INFO)
     });
-    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false)).with(targets).init();
+    // Colours only on a terminal: under systemd, stderr goes to the journal, where escape codes
+    // would show up as text in `journalctl`.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi)).with(targets).init();
 }
 
 fn load_model(explicit: Option<&Path>) -> Result<TractClassifier> {

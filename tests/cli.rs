@@ -49,6 +49,7 @@ fn log_filter_picks_levels_per_module_and_a_bad_one_is_named() {
     let err = stderr(&bad);
     assert!(err.contains("--log 'petcam=loud' is not a log filter"), "{err}");
     assert!(err.contains("loaded in"), "falls back to info: {err}");
+    assert!(!err.contains('\u{1b}'), "no colour codes when stderr is not a terminal (the journal): {err:?}");
 }
 
 #[test]

@@ -5,13 +5,15 @@
 //! - `screens`: every screen at two panel sizes against committed golden PNGs;
 //! - `faults`: camera and display faults injected through the source/display seams;
 //! - `process_life`: SIGTERM/SIGINT end the kiosk and a looping replay cleanly; a full disk while recording;
-//! - `fuzz_regressions`: inputs the fuzzers (fuzz/) once crashed on, replayed through the same entry points.
+//! - `fuzz_regressions`: inputs the fuzzers (fuzz/) once crashed on, replayed through the same entry points;
+//! - `packaging`: the .deb's file list, the systemd unit and the postinst agree with the app's defaults.
 
 mod util;
 
 mod cli;
 mod faults;
 mod fuzz_regressions;
+mod packaging;
 mod replay;
 mod screens;
 mod process_life;
