@@ -30,8 +30,9 @@ install -d /usr/share/petcam
 install -m 0644 models/*.onnx /usr/share/petcam/
 [ -f /etc/petcam.toml ] || install -m 0644 scripts/petcam.toml /etc/petcam.toml
 if [ -n "$display" ]; then sed -i "s/^display = .*/display = \"$display\"/" /etc/petcam.toml; fi
-for g in video spi gpio; do getent group "$g" >/dev/null || groupadd --system "$g"; done
-id petcam >/dev/null 2>&1 || useradd --system --no-create-home --shell /usr/sbin/nologin --groups video,spi,gpio petcam
+# The `petcam` user and its groups: the .deb's postinst does exactly this (its #DEBHELPER# line
+# is a comment when run by hand).
+sh scripts/deb/postinst configure
 if [ "$enable_spi" -eq 1 ]; then
   cfg=/boot/firmware/config.txt; [ -f "$cfg" ] || cfg=/boot/config.txt
   grep -q '^dtparam=spi=on' "$cfg" || { echo 'dtparam=spi=on' >> "$cfg"; echo "SPI enabled in $cfg: reboot once"; }
