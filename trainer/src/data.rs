@@ -32,6 +32,67 @@ pub struct Sample {
     pub kind: String,
     /// True for photos from the Oxford-IIIT Pet set itself (the only ones evaluated on).
     pub oxford: bool,
+    /// What a no-pet photo shows, from the no-pets manifest (None for pets and unknown layouts).
+    pub scene: Option<Scene>,
+}
+
+/// What a no-pet photo shows, coarsely: the false-breed rate is reported per group because the
+/// groups are not equally hard (other animals are) nor equally common in each split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scene {
+    /// Animals other than cats and dogs (also in scenes with people).
+    Animal,
+    /// People, faces, hands, with no animal.
+    People,
+    /// Everything else: rooms, streets, nature, food, objects, clothing.
+    Other,
+}
+
+impl Scene {
+    pub const ALL: [Scene; 3] = [Scene::Animal, Scene::People, Scene::Other];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scene::Animal => "other animals",
+            Scene::People => "people",
+            Scene::Other => "scenes and objects",
+        }
+    }
+
+    /// From the no-pets manifest's `category` (`source:labels`) and `why_pet_free` columns. ImageNet
+    /// rows name their class's WordNet id there; ImageNet's animal classes (0-397) are exactly the
+    /// ids sorting before `n02666196` (abacus, class 398).
+    pub fn of(category: &str, why_pet_free: &str) -> Scene {
+        const COCO_ANIMALS: [&str; 10] = ["bird", "cat", "dog", "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe"];
+        const JETSON_ANIMALS: [&str; 6] = ["bird", "horse", "black_bear", "polar_bear", "jellyfish", "coral"];
+        let (source, rest) = category.split_once(':').unwrap_or((category, ""));
+        match source {
+            "animal" => Scene::Animal,
+            "imagenet" => {
+                let wnid = why_pet_free.split(|c: char| !c.is_ascii_alphanumeric()).find(|w| w.len() == 9 && w.starts_with('n') && w[1..].bytes().all(|b| b.is_ascii_digit()));
+                match wnid {
+                    Some(id) if id < "n02666196" => Scene::Animal,
+                    _ if ["ballplayer", "groom", "scuba_diver"].contains(&rest) => Scene::People,
+                    _ => Scene::Other,
+                }
+            }
+            "coco" => {
+                let labels: Vec<&str> = rest.split(',').collect();
+                if labels.iter().any(|l| COCO_ANIMALS.contains(l)) {
+                    Scene::Animal
+                } else if labels.contains(&"person") {
+                    Scene::People
+                } else {
+                    Scene::Other
+                }
+            }
+            "jetson" if JETSON_ANIMALS.contains(&rest) => Scene::Animal,
+            "jetson" if ["humans", "peds"].contains(&rest) => Scene::People,
+            s if s.starts_with("face") || s.starts_with("people") || s.starts_with("hands") || s == "clothing/people" => Scene::People,
+            _ => Scene::Other,
+        }
+    }
 }
 
 /// The label list of every model the trainer makes: the 37 breeds, then `no_pet`.
@@ -77,6 +138,7 @@ fn from_manifest(root: &Path) -> Result<Vec<Sample>> {
     let breed = col("breed");
     // The pets manifest has `kind` (jpg-orig, squashed, ...); the no-pets one has `category`.
     let kind = col("kind").or(col("category"));
+    let why = col("why_pet_free");
     let mut out = vec![];
     for (i, rec) in rd.records().enumerate() {
         let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
@@ -97,6 +159,10 @@ fn from_manifest(root: &Path) -> Result<Vec<Sample>> {
             split,
             kind: kind.map(|k| rec[k].to_string()).unwrap_or_else(|| "unknown".into()),
             oxford: f.starts_with("oxford-iiit-pet/"),
+            scene: match (breed, col("category")) {
+                (None, Some(c)) => Some(Scene::of(&rec[c], why.map(|w| &rec[w]).unwrap_or(""))),
+                _ => None,
+            },
         });
     }
     Ok(out)
@@ -124,6 +190,7 @@ fn from_oxford(root: &Path, val_fraction: f32, seed: u64) -> Result<Vec<Sample>>
         split,
         kind: "unknown".into(),
         oxford: true,
+        scene: None,
     };
     let mut out: Vec<Sample> = if root.join("annotations/trainval.txt").is_file() {
         let tv = read_list("trainval.txt")?.into_iter().map(|e| sample(e, Split::Train)).collect();
@@ -164,7 +231,7 @@ fn from_folders(root: &Path, val_fraction: f32, seed: u64) -> Result<Vec<Sample>
             bail!("{}: breed folder has no images", d.path().display());
         }
         files.sort();
-        out.extend(files.into_iter().map(|path| Sample { path, label, split: Split::Train, kind: "unknown".into(), oxford: false }));
+        out.extend(files.into_iter().map(|path| Sample { path, label, split: Split::Train, kind: "unknown".into(), oxford: false, scene: None }));
     }
     stratify(&mut out, val_fraction, seed);
     Ok(out)
@@ -191,9 +258,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn no_pet_photos_are_grouped_by_what_they_show() {
+        let img = |wnid: &str| format!("ImageNet class {wnid} is not a dog/wolf/fox (151-280) or cat/wild-cat (281-293) class");
+        // ImageNet: animal classes sort before abacus (n02666196).
+        assert_eq!(Scene::of("imagenet:macaque", &img("n02487347")), Scene::Animal);
+        assert_eq!(Scene::of("imagenet:tench", &img("n01440764")), Scene::Animal);
+        assert_eq!(Scene::of("imagenet:abacus", &img("n02666196")), Scene::Other);
+        assert_eq!(Scene::of("imagenet:grocery_store", &img("n03461385")), Scene::Other);
+        assert_eq!(Scene::of("imagenet:ballplayer", &img("n09835506")), Scene::People);
+        // An ImageNet row without a class id is not guessed to be an animal.
+        assert_eq!(Scene::of("imagenet:macaque", ""), Scene::Other);
+        // COCO: an animal wins over a person in the same photo.
+        assert_eq!(Scene::of("coco:person,sheep", "no class 15/16"), Scene::Animal);
+        assert_eq!(Scene::of("coco:person,frisbee", ""), Scene::People);
+        assert_eq!(Scene::of("coco:teddy bear,bed", ""), Scene::Other);
+        assert_eq!(Scene::of("animal:zebra:zebra", ""), Scene::Animal);
+        assert_eq!(Scene::of("jetson:black_bear", ""), Scene::Animal);
+        assert_eq!(Scene::of("jetson:peds", ""), Scene::People);
+        assert_eq!(Scene::of("face/people", ""), Scene::People);
+        assert_eq!(Scene::of("hands:freihand", ""), Scene::People);
+        assert_eq!(Scene::of("scene:BSDS500", ""), Scene::Other);
+    }
+
+    #[test]
     fn stratified_split_takes_the_fraction_of_each_breed() {
         let mut s: Vec<Sample> = (0..100)
-            .map(|i| Sample { path: format!("{i}").into(), label: i % 2, split: Split::Train, kind: String::new(), oxford: false })
+            .map(|i| Sample { path: format!("{i}").into(), label: i % 2, split: Split::Train, kind: String::new(), oxford: false, scene: None })
             .collect();
         stratify(&mut s, 0.2, 7);
         for label in 0..2 {

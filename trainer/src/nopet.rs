@@ -57,6 +57,44 @@ pub fn threshold_at(no_pet: &[f32], max_false: f32) -> f32 {
     }
 }
 
+/// Wilson score interval (95%) for `k` successes in `n` trials: how far a rate measured on a few
+/// hundred photos can be from the true one. `(0, 1)` when `n` is 0.
+pub fn wilson(k: usize, n: usize) -> (f32, f32) {
+    if n == 0 {
+        return (0.0, 1.0);
+    }
+    let (z, n, p) = (1.959_964f64, n as f64, k as f64 / n as f64);
+    let centre = (p + z * z / (2.0 * n)) / (1.0 + z * z / n);
+    let half = z / (1.0 + z * z / n) * (p * (1.0 - p) / n + z * z / (4.0 * n * n)).sqrt();
+    (((centre - half).max(0.0)) as f32, ((centre + half).min(1.0)) as f32)
+}
+
+/// No-pet photos of one [`Scene`] group that pass a threshold, on val and on test.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SceneRate {
+    pub scene: crate::data::Scene,
+    pub val_photos: usize,
+    pub val_passing: usize,
+    pub test_photos: usize,
+    pub test_passing: usize,
+}
+
+/// Per-group pass counts of no-pet scores at threshold `th` (`*_scenes[i]` is photo `i`'s group;
+/// photos without one are left out).
+pub fn by_scene(val: (&[f32], &[Option<crate::data::Scene>]), test: (&[f32], &[Option<crate::data::Scene>]), th: f32) -> Vec<SceneRate> {
+    let count = |(s, g): (&[f32], &[Option<crate::data::Scene>]), want| {
+        let of: Vec<f32> = s.iter().zip(g).filter(|(_, g)| **g == Some(want)).map(|(s, _)| *s).collect();
+        (of.len(), of.iter().filter(|&&x| x >= th).count())
+    };
+    crate::data::Scene::ALL
+        .iter()
+        .map(|&scene| {
+            let ((vn, vp), (tn, tp)) = (count(val, scene), count(test, scene));
+            SceneRate { scene, val_photos: vn, val_passing: vp, test_photos: tn, test_passing: tp }
+        })
+        .collect()
+}
+
 /// Test figures of one approach at its validation threshold.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
@@ -64,7 +102,11 @@ pub struct Outcome {
     pub threshold: f32,
     /// No-pet test photos that pass as pets (would get a breed or "not sure").
     pub false_breed: f32,
+    /// 95% Wilson interval of `false_breed` (test no-pet photos are few).
+    pub false_breed_ci: (f32, f32),
     pub pet_recall: f32,
+    /// 95% Wilson interval of `pet_recall`.
+    pub pet_recall_ci: (f32, f32),
     pub top1_among_passing: f32,
     /// Breed top-1 over all test pets, counting rejected pets as wrong, minus the top-1 with
     /// every pet passing: what the no-pet decision costs the breed answer.
@@ -88,7 +130,8 @@ pub struct Scored<'a> {
 /// Judges one approach. `pet_correct[i]`: is test pet `i`'s breed right.
 pub fn judge(s: &Scored, pet_correct: &[bool], max_false_val: f32) -> Outcome {
     let th = threshold_at(&s.val_no, max_false_val);
-    let rate = |v: &[f32], th: f32| v.iter().filter(|&&x| x >= th).count() as f32 / v.len().max(1) as f32;
+    let passing_count = |v: &[f32], th: f32| v.iter().filter(|&&x| x >= th).count();
+    let rate = |v: &[f32], th: f32| passing_count(v, th) as f32 / v.len().max(1) as f32;
     let n = s.test_pets.len().max(1) as f32;
     let passing: Vec<usize> = (0..s.test_pets.len()).filter(|&i| s.test_pets[i] >= th).collect();
     let right_passing = passing.iter().filter(|&&i| pet_correct[i]).count() as f32;
@@ -103,7 +146,9 @@ pub fn judge(s: &Scored, pet_correct: &[bool], max_false_val: f32) -> Outcome {
         approach: s.name.to_string(),
         threshold: th,
         false_breed: rate(&s.test_no, th),
+        false_breed_ci: wilson(passing_count(&s.test_no, th), s.test_no.len()),
         pet_recall: rate(&s.test_pets, th),
+        pet_recall_ci: wilson(passing_count(&s.test_pets, th), s.test_pets.len()),
         top1_among_passing: right_passing / passing.len().max(1) as f32,
         top1_lost: top1_all - right_passing / n,
         recall_at_2pct_test: recall_at_2,
@@ -185,6 +230,30 @@ pub fn correct(logits: &[Vec<f32>], labels: &[usize]) -> Vec<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wilson_interval_matches_the_textbook_values() {
+        let close = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4;
+        // 11 of 354 no-pet photos shown a breed: 3.1%, but anything from 1.7% to 5.5% is consistent.
+        assert!(close(wilson(11, 354), (0.01744, 0.05478)), "{:?}", wilson(11, 354));
+        assert!(close(wilson(0, 10), (0.0, 0.27753)), "{:?}", wilson(0, 10));
+        assert!(close(wilson(716, 738), (0.95528, 0.98023)), "{:?}", wilson(716, 738));
+        assert_eq!(wilson(0, 0), (0.0, 1.0));
+        let (lo, hi) = wilson(10, 10);
+        assert!(lo > 0.7 && hi == 1.0);
+    }
+
+    #[test]
+    fn scene_counts_split_the_passing_photos_by_group() {
+        use crate::data::Scene::{Animal, Other, People};
+        let val = ([0.9, 0.1, 0.95, 0.2], [Some(Animal), Some(People), Some(Other), None]);
+        let test = ([0.9, 0.95, 0.3, 0.99], [Some(Animal), Some(Animal), Some(People), None]);
+        let r = by_scene((&val.0, &val.1), (&test.0, &test.1), 0.5);
+        let row = |g| r.iter().find(|x| x.scene == g).map(|x| (x.val_photos, x.val_passing, x.test_photos, x.test_passing)).unwrap();
+        assert_eq!(row(Animal), (1, 1, 2, 2));
+        assert_eq!(row(People), (1, 0, 1, 0));
+        assert_eq!(row(Other), (1, 1, 0, 0));
+    }
 
     #[test]
     fn threshold_lets_through_at_most_the_allowed_share() {
@@ -304,6 +373,9 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     let th = outcomes[0].threshold;
     let mut offenders: Vec<(f32, String, String)> = sets[3].iter().zip(&first[3]).zip(&logits[3]).filter(|((_, s), _)| **s >= th).map(|((l, s), z)| (*s, l.sample.kind.clone(), petcam::labels::BREEDS[argmax(&z[..breeds()])].to_string())).collect();
     offenders.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let scenes_of = |k: usize| -> Vec<Option<crate::data::Scene>> { sets[k].iter().map(|l| l.sample.scene).collect() };
+    let (val_scenes, test_scenes) = (scenes_of(1), scenes_of(3));
+    let scenes = by_scene((&first[1], &val_scenes), (&first[3], &test_scenes), th);
     let stem = model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
     std::fs::create_dir_all(out)?;
     let series: Vec<(String, Vec<(f32, f32)>)> = outcomes.iter().map(|o| (o.approach.split(" (").next().unwrap_or("").to_string(), o.curve.clone())).collect();
@@ -313,13 +385,21 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
         "n": {"val_pets": sets[0].len(), "val_no_pets": sets[1].len(), "test_pets": sets[2].len(), "test_no_pets": sets[3].len()},
         "outcomes": outcomes,
         "device": device.iter().map(|(w, o)| serde_json::json!({"thresholds": w, "outcome": o})).collect::<Vec<_>>(),
+        "scenes_of_first": scenes,
         "false_breeds_of_first": offenders.iter().map(|(s, cat, breed)| serde_json::json!({"pet_score": s, "category": cat, "shown_breed": breed})).collect::<Vec<_>>(),
     });
     std::fs::write(out.join(format!("{stem}-no-pet-approaches.json")), serde_json::to_string_pretty(&json)?)?;
     println!("{} val pets, {} val no-pets, {} test pets (Oxford), {} test no-pets; thresholds set on val for <= {:.1}% false breeds", sets[0].len(), sets[1].len(), sets[2].len(), sets[3].len(), 100.0 * max_false_val);
-    println!("| approach | threshold | test false-breed | test pet recall | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
+    println!("| approach | threshold | test false-breed (95% interval) | test pet recall (95% interval) | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
+    let pct = |(lo, hi): (f32, f32)| format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
     for o in &outcomes {
-        println!("| {} | {:.4} | {:.2}% | {:.2}% | {:.2}% | {:.2} | {:.2}% |", o.approach, o.threshold, 100.0 * o.false_breed, 100.0 * o.pet_recall, 100.0 * o.top1_among_passing, 100.0 * o.top1_lost, 100.0 * o.recall_at_2pct_test);
+        println!("| {} | {:.4} | {:.2}% ({}) | {:.2}% ({}) | {:.2}% | {:.2} | {:.2}% |", o.approach, o.threshold, 100.0 * o.false_breed, pct(o.false_breed_ci), 100.0 * o.pet_recall, pct(o.pet_recall_ci), 100.0 * o.top1_among_passing, 100.0 * o.top1_lost, 100.0 * o.recall_at_2pct_test);
+    }
+    println!("\nno-pet photos shown a breed under `{}`, by what they show (val sets the threshold, test judges it):", outcomes[0].approach);
+    println!("| group | val photos | val passing | test photos | test passing | test false-breed (95% interval) |\n|---|---|---|---|---|---|");
+    for r in &scenes {
+        let rate = r.test_passing as f32 / r.test_photos.max(1) as f32;
+        println!("| {} | {} | {} | {} | {} | {:.1}% ({}) |", r.scene.name(), r.val_photos, r.val_passing, r.test_photos, r.test_passing, 100.0 * rate, pct(wilson(r.test_passing, r.test_photos)));
     }
     println!("\nno-pet test photos that pass under `{}`:", outcomes[0].approach);
     for (s, cat, breed) in &offenders {
