@@ -198,6 +198,10 @@ struct TrainArgs {
     /// Loss weight of a no-pet photo relative to a pet photo (class-weighted cross-entropy).
     #[arg(long, default_value_t = 1.0)]
     no_pet_weight: f32,
+    /// Extra loss weight (multiplying --no-pet-weight) of the no-pet photos showing other animals,
+    /// the ones most often taken for a pet (grouped from the no-pets manifest's categories).
+    #[arg(long, default_value_t = 1.0)]
+    animal_weight: f32,
     /// Start from these trained weights (a best.bin from `train`) instead of the ImageNet backbone
     /// or a random seed CNN: continue training an existing model with other settings.
     #[arg(long, conflicts_with = "resume")]
@@ -263,6 +267,7 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
                 max_batches: a.max_batches,
                 budget_minutes: 0.0,
                 no_pet_weight: a.no_pet_weight,
+                animal_weight: a.animal_weight,
     }
     .with_budget(a.budget)
 }

@@ -48,7 +48,8 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
         }
         "input-size" => cfg.input_size = f(value)? as u32,
         "no-pet-weight" => cfg.no_pet_weight = f(value)? as f32,
-        _ => bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size, no-pet-weight)"),
+        "animal-weight" => cfg.animal_weight = f(value)? as f32,
+        _ => bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight)"),
     }
     Ok(())
 }

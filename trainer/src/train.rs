@@ -53,6 +53,27 @@ pub struct TrainConfig {
     /// moves the no-pet class's mistakes (a breed shown for a chair) ahead of breed mix-ups.
     #[serde(default = "one")]
     pub no_pet_weight: f32,
+    /// Extra loss weight, on top of `no_pet_weight`, of the no-pet photos that show other animals
+    /// (rabbits, monkeys, horses: the no-pet photos most often taken for a pet).
+    #[serde(default = "one")]
+    pub animal_weight: f32,
+}
+
+impl TrainConfig {
+    /// Loss weight of one training photo relative to a pet photo's.
+    pub fn sample_weight(&self, s: &crate::data::Sample) -> f32 {
+        sample_weight(s, self.no_pet_weight, self.animal_weight)
+    }
+}
+
+fn sample_weight(s: &crate::data::Sample, no_pet_weight: f32, animal_weight: f32) -> f32 {
+    if s.label != crate::data::NO_PET_LABEL {
+        1.0
+    } else if s.scene == Some(crate::data::Scene::Animal) {
+        no_pet_weight * animal_weight
+    } else {
+        no_pet_weight
+    }
 }
 
 fn one() -> f32 {
@@ -190,27 +211,26 @@ pub fn test_accuracy(arch: &Arch, weights: &Weights, data: &[Loaded], size: u32)
     Some(score(&predict(&net, &imgs, size, &device), &labels).1)
 }
 
-/// Smoothed targets with each row scaled by its sample's weight (no-pet rows `no_pet_weight`, pets
-/// 1) over the sum of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean
+/// Smoothed targets with each row scaled by its sample's weight ([`TrainConfig::sample_weight`])
+/// over the sum of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean
 /// cross-entropy.
-fn weighted_targets(labels: &[usize], classes: usize, smoothing: f32, no_pet_weight: f32, device: &Device) -> Tensor<2> {
-    let weight = |l: usize| if l == crate::data::NO_PET_LABEL { no_pet_weight } else { 1.0 };
-    let total: f32 = labels.iter().map(|&l| weight(l)).sum();
+fn weighted_targets(labels: &[usize], weights: &[f32], classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
+    let total: f32 = weights.iter().sum();
     let off = smoothing / classes as f32;
     let mut v = Vec::with_capacity(labels.len() * classes);
-    for &l in labels {
-        let w = weight(l) / total;
+    for (&l, &w) in labels.iter().zip(weights) {
+        let w = w / total;
         v.extend((0..classes).map(|c| w * (off + if c == l { 1.0 - smoothing } else { 0.0 })));
     }
     Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
 }
 
-fn loss_and_correct(logits: Tensor<2>, labels: &[usize], smoothing: f32, no_pet_weight: f32) -> (Tensor<1>, usize) {
+fn loss_and_correct(logits: Tensor<2>, labels: &[usize], weights: &[f32], smoothing: f32) -> (Tensor<1>, usize) {
     let [_, c] = logits.dims();
     let device = logits.device();
     let preds: Vec<i64> = logits.clone().inner().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
     let correct = preds.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count();
-    let t = weighted_targets(labels, c, smoothing, no_pet_weight, &device.inner());
+    let t = weighted_targets(labels, weights, c, smoothing, &device.inner());
     let loss = (log_softmax(logits, 1) * t).sum().neg();
     (loss.reshape([1]), correct)
 }
@@ -268,7 +288,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         if cfg.max_batches > 0 { n.min(cfg.max_batches) } else { n }
     };
     let frozen_ft = frozen_node_index(&arch, cfg.freeze_blocks);
-    let mut head_features: Option<(Vec<f32>, Vec<usize>, usize)> = None;
+    let mut head_features: Option<(Vec<f32>, Vec<(usize, f32)>, usize)> = None;
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     // Advance the RNG stream deterministically on resume.
     for _ in 0..state.next_epoch {
@@ -312,7 +332,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                         let f = net.features(x);
                         dim = f.dims()[1];
                         feats.extend(f.into_data().try_to_vec::<f32>().unwrap());
-                        labels.extend(chunk.iter().map(|&i| data[i].sample.label));
+                        labels.extend(chunk.iter().map(|&i| (data[i].sample.label, cfg.sample_weight(&data[i].sample))));
                     }
                     pb.inc(chunk.len() as u64);
                 }
@@ -331,10 +351,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                 for &i in b {
                     v.extend_from_slice(&feats[i * dim..(i + 1) * dim]);
                 }
-                let bl: Vec<usize> = b.iter().map(|&i| labels[i]).collect();
+                let (bl, bw): (Vec<usize>, Vec<f32>) = b.iter().map(|&i| labels[i]).unzip();
                 let x = Tensor::<2>::from_data(TensorData::new(v, [b.len(), *dim]), &device);
                 let logits = net.head(x, true);
-                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing, cfg.no_pet_weight);
+                let (loss, c) = loss_and_correct(logits, &bl, &bw, cfg.label_smoothing);
                 loss_sum += loss.clone().inner().into_scalar::<f32>() as f64 * b.len() as f64;
                 correct += c;
                 seen += b.len();
@@ -362,9 +382,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                     augment_into(&data[i].image, size, &cfg.augment, &mut r, o);
                 });
                 let bl: Vec<usize> = b.iter().map(|&i| data[i].sample.label).collect();
+                let bw: Vec<f32> = b.iter().map(|&i| cfg.sample_weight(&data[i].sample)).collect();
                 let x = Tensor::<4>::from_data(TensorData::new(v, [b.len(), 3, size as usize, size as usize]), &device);
                 let logits = net.forward(x, true, frozen);
-                let (loss, c) = loss_and_correct(logits, &bl, cfg.label_smoothing, cfg.no_pet_weight);
+                let (loss, c) = loss_and_correct(logits, &bl, &bw, cfg.label_smoothing);
                 let lv = loss.clone().inner().into_scalar::<f32>();
                 anyhow::ensure!(lv.is_finite(), "loss became {lv} at epoch {} step {s}: lower the learning rate", epoch + 1);
                 loss_sum += lv as f64 * b.len() as f64;
@@ -454,10 +475,21 @@ mod tests {
     }
 
     #[test]
+    fn sample_weights_follow_the_label_and_the_scene() {
+        use crate::data::{Sample, Scene, Split, NO_PET_LABEL};
+        let s = |label, scene| Sample { path: "x".into(), label, split: Split::Train, kind: String::new(), oxford: false, scene };
+        let w = |s: &Sample| sample_weight(s, 4.0, 2.5);
+        assert_eq!(w(&s(3, None)), 1.0);
+        assert_eq!(w(&s(NO_PET_LABEL, Some(Scene::People))), 4.0);
+        assert_eq!(w(&s(NO_PET_LABEL, None)), 4.0);
+        assert_eq!(w(&s(NO_PET_LABEL, Some(Scene::Animal))), 10.0);
+    }
+
+    #[test]
     fn no_pet_weight_scales_the_no_pet_rows_and_keeps_a_mean() {
         let device = Device::flex();
         let np = crate::data::NO_PET_LABEL;
-        let t = weighted_targets(&[0, np], np + 1, 0.0, 3.0, &device);
+        let t = weighted_targets(&[0, np], &[1.0, 3.0], np + 1, 0.0, &device);
         let v: Vec<f32> = t.into_data().try_to_vec().unwrap();
         let c = np + 1;
         // weights 1 and 3 over a total of 4
@@ -465,7 +497,7 @@ mod tests {
         assert!((v[c + np] - 0.75).abs() < 1e-6, "{}", v[c + np]);
         assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         // weight 1 is the plain mean
-        let plain: Vec<f32> = weighted_targets(&[0, np], c, 0.1, 1.0, &device).into_data().try_to_vec().unwrap();
+        let plain: Vec<f32> = weighted_targets(&[0, np], &[1.0, 1.0], c, 0.1, &device).into_data().try_to_vec().unwrap();
         assert!((plain.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert!((plain[0] - (0.9 + 0.1 / c as f32) / 2.0).abs() < 1e-6);
     }

@@ -66,7 +66,7 @@ fn train_export_reload_agree() {
     let cfg = TrainConfig {
         family: arch.family, input_size: size, head_epochs: 0, epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0, budget_minutes: 0.0, no_pet_weight: 1.0,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
     };
     let out = root.join("run");
     let outcome = train::train(&cfg, arch.clone(), w0.clone(), &items, &out, false).unwrap();
@@ -147,7 +147,7 @@ fn a_study_runs_every_combination_and_resumes() {
     let base = TrainConfig {
         family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3, budget_minutes: 0.0, no_pet_weight: 1.0,
+        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
     };
     let axes: Vec<petcam_trainer::study::Axis> = vec!["optimizer=adam,sgd".parse().unwrap()];
     let out = root.join("out");
