@@ -326,7 +326,7 @@ fn main() -> Result<()> {
             let items = images::decode_all(samples, data.input_size)?.items;
             let items: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == split && (l.sample.oxford || split != Split::Test || l.sample.label == data::NO_PET_LABEL)).collect();
             anyhow::ensure!(!items.is_empty(), "no images in the {split:?} split");
-            let (logits, t, n_out) = if model.extension().is_some_and(|e| e == "onnx") {
+            let (logits, t, n_out, model_pet_threshold) = if model.extension().is_some_and(|e| e == "onnx") {
                 let c = petcam::classifier::TractClassifier::load(&model)?;
                 anyhow::ensure!(c.metadata().input_size == data.input_size, "{}: model input is {} px, --input-size is {}", model.display(), c.metadata().input_size, data.input_size);
                 let mut v = vec![];
@@ -334,13 +334,13 @@ fn main() -> Result<()> {
                     v.push(c.logits(&petcam::preprocess::to_input(&l.image, data.input_size))?);
                 }
                 let n = c.metadata().labels.len();
-                (v, temperature.unwrap_or(c.metadata().temperature), n)
+                (v, temperature.unwrap_or(c.metadata().temperature), n, c.metadata().no_pet_index().map(|_| c.metadata().pet_threshold))
             } else {
                 let (arch, w) = store::load(&model)?;
                 let device = burn::tensor::Device::flex();
                 let net = petcam_trainer::model::net::Net::new(&arch, &w, &device);
                 let imgs: Vec<_> = items.iter().map(|l| &l.image).collect();
-                (train::predict(&net, &imgs, data.input_size, &device), temperature.unwrap_or(1.0), arch.num_outputs())
+                (train::predict(&net, &imgs, data.input_size, &device), temperature.unwrap_or(1.0), arch.num_outputs(), None)
             };
             let labels = data::labels();
             let breeds = petcam::labels::BREEDS.len();
@@ -368,8 +368,24 @@ fn main() -> Result<()> {
                 println!("  {:<28} {:>6.1}%  ({n})", labels[*c], 100.0 * acc);
             }
             if n_out > breeds {
-                let np: Vec<f32> = (0..items.len()).filter(|&i| items[i].sample.label == breeds).map(|i| petcam_trainer::metrics::pet_score(&logits[i], breeds, t)).collect();
+                let no_pets: Vec<usize> = (0..items.len()).filter(|&i| items[i].sample.label == breeds).collect();
+                let np: Vec<f32> = no_pets.iter().map(|&i| petcam_trainer::metrics::pet_score(&logits[i], breeds, t)).collect();
                 let ps: Vec<f32> = pl.iter().map(|z| petcam_trainer::metrics::pet_score(z, breeds, t)).collect();
+                if let (Some(th), false) = (model_pet_threshold, np.is_empty()) {
+                    use petcam_trainer::nopet::wilson;
+                    let pass = |v: &[f32]| v.iter().filter(|&&s| s >= th).count();
+                    let ci = |k, n| {
+                        let (lo, hi) = wilson(k, n);
+                        format!("{k} of {n}, {:.2}%; 95% interval {:.1}-{:.1}%", 100.0 * k as f32 / n.max(1) as f32, 100.0 * lo, 100.0 * hi)
+                    };
+                    println!("  at the model's pet threshold {th:.4}: false breeds {} (no-pet photos shown a breed); pet recall {}", ci(pass(&np), np.len()), ci(pass(&ps), ps.len()));
+                    for g in data::Scene::ALL {
+                        let of: Vec<f32> = no_pets.iter().zip(&np).filter(|(&i, _)| items[i].sample.scene == Some(g)).map(|(_, &s)| s).collect();
+                        if !of.is_empty() {
+                            println!("    false breeds on {}: {}", g.name(), ci(pass(&of), of.len()));
+                        }
+                    }
+                }
                 if !np.is_empty() {
                     for th in [0.3f32, 0.5, 0.7, 0.9] {
                         let (fb, rec) = petcam_trainer::metrics::pet_rates(&ps, &np, th);

@@ -37,9 +37,15 @@ fn fixture(root: &Path) {
     std::fs::write(root.join("pets/annotations/list.txt"), list).unwrap();
     std::fs::write(root.join("pets/annotations/trainval.txt"), trainval).unwrap();
     std::fs::write(root.join("pets/annotations/test.txt"), test).unwrap();
+    // The no-pets set in its manifest layout (its own split; every third photo an "other animal").
+    let mut manifest = String::from("file,split,source,category,why_pet_free,original_size\n");
     for n in 0..12 {
         RgbImage::from_fn(40, 40, |x, y| Rgb([((x + y) * n) as u8, 200, (x * 6) as u8])).save(root.join(format!("nopets/no_pet/{n}.png"))).unwrap();
+        let split = ["train", "train", "val", "test"][n as usize % 4];
+        let category = if n % 3 == 0 { "imagenet:hare,ImageNet class n02326432 is not a dog or cat class" } else { "scene:BSDS500,natural scene" };
+        manifest.push_str(&format!("no_pet/{n}.png,{split},fixture,{category},40x40\n"));
     }
+    std::fs::write(root.join("nopets/manifest.csv"), manifest).unwrap();
     // One corrupt file: skipped with a warning, not fatal (1 of 84 < 5%).
     std::fs::write(root.join("pets/images/pug_24.jpg"), b"\xff\xd8 broken").unwrap();
 }
@@ -111,6 +117,23 @@ fn train_export_reload_agree() {
     }
     let s = c.classify(&input).unwrap();
     assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // `eval` judges the model at its own pet threshold, with intervals, and per group of no-pet
+    // photo: validation no-pets are n = 2, 6, 10, of which 6 is an animal (n % 3 == 0). (Not the
+    // test split: its corrupt file is 1 of 15, over the 5% an evaluation accepts.)
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam-trainer"))
+        .args(["eval", "--model", onnx_path.to_str().unwrap(), "--split", "val", "--input-size", "32", "--validation-split", "0.25", "--seed", "1"])
+        .args(["--data", root.join("pets").to_str().unwrap(), "--no-pets", root.join("nopets").to_str().unwrap()])
+        .env("PETCAM_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let line = text.lines().find(|l| l.contains("at the model's pet threshold")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(&format!("{:.4}", c.metadata().pet_threshold)) && line.contains(" of 3, ") && line.contains("95% interval"), "{line}");
+    assert!(text.lines().any(|l| l.contains("false breeds on other animals:") && l.contains(" of 1, ")), "{text}");
+    assert!(text.lines().any(|l| l.contains("false breeds on scenes and objects:") && l.contains(" of 2, ")), "{text}");
+    assert!(!text.contains("false breeds on people"), "no group without photos: {text}");
 
     // The int8 formulation loads in tract and stays close to f32 on this picture.
     let ranges: Vec<onnx::Range> = net.input_ranges(train::batch_tensor(&[&pic.image], size, &device)).into_iter().map(|(min, max)| onnx::Range { min, max }).collect();
