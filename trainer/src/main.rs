@@ -99,7 +99,7 @@ enum Cmd {
         #[command(flatten)]
         train: TrainArgs,
         /// NAME=V1,V2,... (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks,
-        /// weight-decay, label-smoothing, optimizer, input-size, no-pet-weight); repeatable.
+        /// weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight); repeatable.
         #[arg(long = "vary", required = true)]
         vary: Vec<petcam_trainer::study::Axis>,
     },
