@@ -372,19 +372,8 @@ fn main() -> Result<()> {
                 let np: Vec<f32> = no_pets.iter().map(|&i| petcam_trainer::metrics::pet_score(&logits[i], breeds, t)).collect();
                 let ps: Vec<f32> = pl.iter().map(|z| petcam_trainer::metrics::pet_score(z, breeds, t)).collect();
                 if let (Some(th), false) = (model_pet_threshold, np.is_empty()) {
-                    use petcam_trainer::nopet::wilson;
-                    let pass = |v: &[f32]| v.iter().filter(|&&s| s >= th).count();
-                    let ci = |k, n| {
-                        let (lo, hi) = wilson(k, n);
-                        format!("{k} of {n}, {:.2}%; 95% interval {:.1}-{:.1}%", 100.0 * k as f32 / n.max(1) as f32, 100.0 * lo, 100.0 * hi)
-                    };
-                    println!("  at the model's pet threshold {th:.4}: false breeds {} (no-pet photos shown a breed); pet recall {}", ci(pass(&np), np.len()), ci(pass(&ps), ps.len()));
-                    for g in data::Scene::ALL {
-                        let of: Vec<f32> = no_pets.iter().zip(&np).filter(|(&i, _)| items[i].sample.scene == Some(g)).map(|(_, &s)| s).collect();
-                        if !of.is_empty() {
-                            println!("    false breeds on {}: {}", g.name(), ci(pass(&of), of.len()));
-                        }
-                    }
+                    let scenes: Vec<Option<data::Scene>> = no_pets.iter().map(|&i| items[i].sample.scene).collect();
+                    print!("{}", petcam_trainer::nopet::at_threshold(th, &ps, &np, &scenes));
                 }
                 if !np.is_empty() {
                     for th in [0.3f32, 0.5, 0.7, 0.9] {

@@ -95,6 +95,30 @@ pub fn by_scene(val: (&[f32], &[Option<crate::data::Scene>]), test: (&[f32], &[O
         .collect()
 }
 
+/// `k of n, rate; 95% interval lo-hi%`.
+fn count_with_interval(k: usize, n: usize) -> String {
+    let (lo, hi) = wilson(k, n);
+    format!("{k} of {n}, {:.2}%; 95% interval {:.1}-{:.1}%", 100.0 * k as f32 / n.max(1) as f32, 100.0 * lo, 100.0 * hi)
+}
+
+/// Lines judging pet scores at one threshold (the model's own): false breeds and pet recall with
+/// their intervals, then the false breeds per group of no-pet photo (groups without photos left out).
+pub fn at_threshold(th: f32, pets: &[f32], no_pets: &[f32], no_pet_scenes: &[Option<crate::data::Scene>]) -> String {
+    let pass = |v: &[f32]| v.iter().filter(|&&s| s >= th).count();
+    let mut out = format!(
+        "  at the model's pet threshold {th:.4}: false breeds {} (no-pet photos shown a breed); pet recall {}\n",
+        count_with_interval(pass(no_pets), no_pets.len()),
+        count_with_interval(pass(pets), pets.len())
+    );
+    for g in crate::data::Scene::ALL {
+        let of: Vec<f32> = no_pets.iter().zip(no_pet_scenes).filter(|(_, s)| **s == Some(g)).map(|(v, _)| *v).collect();
+        if !of.is_empty() {
+            out += &format!("    false breeds on {}: {}\n", g.name(), count_with_interval(pass(&of), of.len()));
+        }
+    }
+    out
+}
+
 /// Test figures of one approach at its validation threshold.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
@@ -241,6 +265,15 @@ mod tests {
         assert_eq!(wilson(0, 0), (0.0, 1.0));
         let (lo, hi) = wilson(10, 10);
         assert!(lo > 0.7 && hi == 1.0);
+    }
+
+    #[test]
+    fn judging_at_a_threshold_counts_each_group() {
+        use crate::data::Scene::{Animal, Other};
+        let text = at_threshold(0.5, &[0.9, 0.8, 0.2], &[0.7, 0.1, 0.6, 0.3], &[Some(Animal), Some(Animal), Some(Other), None]);
+        assert!(text.contains("false breeds 2 of 4, 50.00%") && text.contains("pet recall 2 of 3, 66.67%"), "{text}");
+        assert!(text.contains("other animals: 1 of 2, 50.00%") && text.contains("scenes and objects: 1 of 1, 100.00%"), "{text}");
+        assert!(!text.contains("people"), "{text}");
     }
 
     #[test]
