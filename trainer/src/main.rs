@@ -64,6 +64,11 @@ enum Cmd {
         /// Largest false-breed rate on validation no-pet photos when choosing the pet threshold.
         #[arg(long, default_value_t = 0.015)]
         max_false_breed: f32,
+        /// Choose the pet threshold to keep this share of the validation pets (e.g. 0.98) instead
+        /// of --max-false-breed: the pets' validation split is large and like the camera's pets,
+        /// the no-pets' one is small and has few animals.
+        #[arg(long, conflicts_with = "max_false_breed")]
+        keep_pets: Option<f32>,
         /// Breed probability under which the device says "not sure".
         #[arg(long, default_value_t = 0.25)]
         confidence_threshold: f32,
@@ -120,6 +125,9 @@ enum Cmd {
         /// Largest false-breed rate on the validation no-pet photos when setting each threshold.
         #[arg(long, default_value_t = 0.015)]
         max_false_breed: f32,
+        /// Set each threshold to keep this share of the validation pets instead (see `export`).
+        #[arg(long, conflicts_with = "max_false_breed")]
+        keep_pets: Option<f32>,
         #[arg(long, default_value = "models")]
         out: PathBuf,
     },
@@ -295,7 +303,7 @@ fn main() -> Result<()> {
         Cmd::Stats { data } => {
             load_data(&data)?;
         }
-        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, confidence_threshold, skip_int8, int8_activations, command } => {
+        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, skip_int8, int8_activations, command } => {
             let items = load_data(&data)?;
             let cfg_path = weights.parent().map(|d| d.join("config.json"));
             let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -307,7 +315,7 @@ fn main() -> Result<()> {
                 "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
                 "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
             });
-            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, confidence_threshold, training, skip_int8, int8_activations };
+            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, training, skip_int8, int8_activations };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
@@ -392,13 +400,17 @@ fn main() -> Result<()> {
             }
             println!();
         }
-        Cmd::NoPet { data, model, backbone: bb, no_imagenet, max_false_breed, out } => {
+        Cmd::NoPet { data, model, backbone: bb, no_imagenet, max_false_breed, keep_pets, out } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             samples.retain(|s| s.split != Split::Train);
             let items = images::decode_all(samples, data.input_size)?.items;
             let bb = if no_imagenet { None } else { Some(match bb { Some(p) => p, None => default_backbone()? }) };
-            petcam_trainer::nopet::compare(&items, &model, bb.as_deref(), max_false_breed, &out)?;
+            let rule = match keep_pets {
+                Some(r) => petcam_trainer::nopet::Rule::KeepPets(r),
+                None => petcam_trainer::nopet::Rule::MaxFalseBreed(max_false_breed),
+            };
+            petcam_trainer::nopet::compare(&items, &model, bb.as_deref(), rule, &out)?;
         }
         Cmd::CheckBackbone { backbone: bb, data: root, count, input_size } => {
             let path = match bb { Some(p) => p, None => default_backbone()? };

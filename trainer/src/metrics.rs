@@ -123,6 +123,16 @@ pub fn pet_rates(pet_scores: &[f32], no_pet_scores: &[f32], threshold: f32) -> (
     (fb, rec)
 }
 
+/// Highest threshold that still lets at least `min_recall` of `pet_scores` through
+/// (`score >= threshold`): the pet threshold anchored on the pets, whose validation split stands
+/// for what the device will see, rather than on a small no-pet split. `-inf` when there are no pets.
+pub fn threshold_for_recall(pet_scores: &[f32], min_recall: f32) -> f32 {
+    let mut s: Vec<f32> = pet_scores.to_vec();
+    s.sort_by(f32::total_cmp);
+    let rejected = ((1.0 - min_recall.clamp(0.0, 1.0)) * s.len() as f32 + 1e-4).floor() as usize;
+    s.get(rejected).copied().unwrap_or(f32::NEG_INFINITY)
+}
+
 /// Lowest threshold whose false-breed rate on `no_pet_scores` is at most `max_false`.
 pub fn threshold_for_false_rate(no_pet_scores: &[f32], max_false: f32) -> f32 {
     let mut s: Vec<f32> = no_pet_scores.to_vec();
@@ -138,6 +148,21 @@ pub fn threshold_for_false_rate(no_pet_scores: &[f32], max_false: f32) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn recall_threshold_keeps_the_asked_share_of_pets() {
+        let pets: Vec<f32> = (0..100).map(|i| i as f32 / 100.0).collect();
+        for keep in [1.0f32, 0.98, 0.95, 0.5] {
+            let th = threshold_for_recall(&pets, keep);
+            let kept = pets.iter().filter(|&&s| s >= th).count();
+            assert_eq!(kept, (keep * 100.0).round() as usize, "keep {keep}: threshold {th}");
+        }
+        // 474 validation pets at 98%: 9 may be turned away, not 10.
+        let pets: Vec<f32> = (0..474).map(|i| i as f32).collect();
+        let th = threshold_for_recall(&pets, 0.98);
+        assert_eq!(pets.iter().filter(|&&s| s < th).count(), 9);
+        assert_eq!(threshold_for_recall(&[], 0.98), f32::NEG_INFINITY);
+    }
 
     #[test]
     fn temperature_undoes_overconfidence() {

@@ -151,9 +151,34 @@ pub struct Scored<'a> {
     pub test_no: Vec<f32>,
 }
 
+/// How a threshold is set on validation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Rule {
+    /// At most this share of the validation no-pet photos pass.
+    MaxFalseBreed(f32),
+    /// At least this share of the validation pets pass.
+    KeepPets(f32),
+}
+
+impl Rule {
+    pub fn threshold(self, val_pets: &[f32], val_no: &[f32]) -> f32 {
+        match self {
+            Rule::MaxFalseBreed(f) => threshold_at(val_no, f),
+            Rule::KeepPets(r) => crate::metrics::threshold_for_recall(val_pets, r),
+        }
+    }
+
+    pub fn describe(self) -> String {
+        match self {
+            Rule::MaxFalseBreed(f) => format!("<= {:.1}% of validation no-pet photos passing", 100.0 * f),
+            Rule::KeepPets(r) => format!(">= {:.1}% of validation pets passing", 100.0 * r),
+        }
+    }
+}
+
 /// Judges one approach. `pet_correct[i]`: is test pet `i`'s breed right.
-pub fn judge(s: &Scored, pet_correct: &[bool], max_false_val: f32) -> Outcome {
-    let th = threshold_at(&s.val_no, max_false_val);
+pub fn judge(s: &Scored, pet_correct: &[bool], rule: Rule) -> Outcome {
+    let th = rule.threshold(&s.val_pets, &s.val_no);
     let passing_count = |v: &[f32], th: f32| v.iter().filter(|&&x| x >= th).count();
     let rate = |v: &[f32], th: f32| passing_count(v, th) as f32 / v.len().max(1) as f32;
     let n = s.test_pets.len().max(1) as f32;
@@ -256,6 +281,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_rule_on_the_pets_keeps_their_share_whatever_the_no_pets_do() {
+        let s = Scored { name: "x", val_pets: vec![0.2, 0.6, 0.7, 0.8], val_no: vec![0.9, 0.95], test_pets: vec![0.5, 0.65, 0.9], test_no: vec![0.1, 0.7] };
+        // Keeping 75% of the 4 validation pets puts the threshold at the second lowest (0.6).
+        let o = judge(&s, &[true, true, true], Rule::KeepPets(0.75));
+        assert_eq!(o.threshold, 0.6);
+        assert!((o.pet_recall - 2.0 / 3.0).abs() < 1e-6 && (o.false_breed - 0.5).abs() < 1e-6);
+        // The no-pet rule would have put it above every validation no-pet photo.
+        assert!(judge(&s, &[true, true, true], Rule::MaxFalseBreed(0.0)).threshold > 0.95);
+    }
+
+    #[test]
     fn wilson_interval_matches_the_textbook_values() {
         let close = |a: (f32, f32), b: (f32, f32)| (a.0 - b.0).abs() < 1e-4 && (a.1 - b.1).abs() < 1e-4;
         // 11 of 354 no-pet photos shown a breed: 3.1%, but anything from 1.7% to 5.5% is consistent.
@@ -303,14 +339,14 @@ mod tests {
     #[test]
     fn a_perfect_score_loses_nothing() {
         let s = Scored { name: "x", val_pets: vec![0.9, 0.8], val_no: vec![0.1, 0.2], test_pets: vec![0.9, 0.95, 0.7], test_no: vec![0.1, 0.15] };
-        let o = judge(&s, &[true, false, true], 0.0);
+        let o = judge(&s, &[true, false, true], Rule::MaxFalseBreed(0.0));
         assert_eq!((o.false_breed, o.pet_recall), (0.0, 1.0));
         assert!((o.top1_lost).abs() < 1e-6);
         assert!((o.top1_among_passing - 2.0 / 3.0).abs() < 1e-6);
         assert_eq!(o.recall_at_2pct_test, 1.0);
         // A pet scored below every no-pet photo is lost, and costs top-1 if it was right.
         let s = Scored { test_pets: vec![0.9, 0.95, 0.05], ..s };
-        let o = judge(&s, &[true, false, true], 0.0);
+        let o = judge(&s, &[true, false, true], Rule::MaxFalseBreed(0.0));
         assert!((o.pet_recall - 2.0 / 3.0).abs() < 1e-6);
         assert!((o.top1_lost - 1.0 / 3.0).abs() < 1e-6);
     }
@@ -345,7 +381,7 @@ mod tests {
 /// Loaded val/test photos, a shipped ONNX model, and optionally the ImageNet backbone file:
 /// compares every approach, writes `<out>/<stem>-no-pet-approaches.{png,json}` and returns the
 /// outcomes in table order (the shipped no-pet class first when the model has one).
-pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbone: Option<&std::path::Path>, max_false_val: f32, out: &std::path::Path) -> anyhow::Result<Vec<Outcome>> {
+pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbone: Option<&std::path::Path>, rule: Rule, out: &std::path::Path) -> anyhow::Result<Vec<Outcome>> {
     use crate::data::{Split, NO_PET_LABEL};
     use anyhow::Context;
     use petcam::classifier::Classifier;
@@ -382,7 +418,7 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     }
     let mut outcomes = vec![];
     for (name, [vp, vn, tp, tn]) in &scored {
-        let o = judge(&Scored { name, val_pets: vp.clone(), val_no: vn.clone(), test_pets: tp.clone(), test_no: tn.clone() }, &right, max_false_val);
+        let o = judge(&Scored { name, val_pets: vp.clone(), val_no: vn.clone(), test_pets: tp.clone(), test_no: tn.clone() }, &right, rule);
         outcomes.push(o);
     }
     // The device's three-way answer, at the model's thresholds and at a pair tuned on validation.
@@ -390,6 +426,7 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     let mut device = vec![];
     if has_no_pet {
         let meta = c.metadata();
+        let max_false_val = if let Rule::MaxFalseBreed(f) = rule { f } else { 0.015 };
         let (pt, ct) = tune_device(&logits[0], &val_labels, &logits[1], t, max_false_val);
         for (what, p, q) in [("shipped thresholds", meta.pet_threshold, meta.confidence_threshold), ("tuned on val", pt, ct)] {
             let o = device_outcome(&logits[2], &labels, &logits[3], t, p, q);
@@ -414,7 +451,7 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     let series: Vec<(String, Vec<(f32, f32)>)> = outcomes.iter().map(|o| (o.approach.split(" (").next().unwrap_or("").to_string(), o.curve.clone())).collect();
     crate::plots::pet_roc(&out.join(format!("{stem}-no-pet-approaches.png")), &format!("{stem}: pet vs no pet, test splits"), &series, 0.02)?;
     let json = serde_json::json!({
-        "model": model, "temperature": t, "max_false_breed_on_val": max_false_val,
+        "model": model, "temperature": t, "threshold_rule": rule.describe(),
         "n": {"val_pets": sets[0].len(), "val_no_pets": sets[1].len(), "test_pets": sets[2].len(), "test_no_pets": sets[3].len()},
         "outcomes": outcomes,
         "device": device.iter().map(|(w, o)| serde_json::json!({"thresholds": w, "outcome": o})).collect::<Vec<_>>(),
@@ -422,7 +459,7 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
         "false_breeds_of_first": offenders.iter().map(|(s, cat, breed)| serde_json::json!({"pet_score": s, "category": cat, "shown_breed": breed})).collect::<Vec<_>>(),
     });
     std::fs::write(out.join(format!("{stem}-no-pet-approaches.json")), serde_json::to_string_pretty(&json)?)?;
-    println!("{} val pets, {} val no-pets, {} test pets (Oxford), {} test no-pets; thresholds set on val for <= {:.1}% false breeds", sets[0].len(), sets[1].len(), sets[2].len(), sets[3].len(), 100.0 * max_false_val);
+    println!("{} val pets, {} val no-pets, {} test pets (Oxford), {} test no-pets; thresholds set on val: {}", sets[0].len(), sets[1].len(), sets[2].len(), sets[3].len(), rule.describe());
     println!("| approach | threshold | test false-breed (95% interval) | test pet recall (95% interval) | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
     let pct = |(lo, hi): (f32, f32)| format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
     for o in &outcomes {

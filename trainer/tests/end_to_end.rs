@@ -91,7 +91,7 @@ fn train_export_reload_agree() {
     // Export f32 and check it with tract.
     let models = root.join("models");
     let args = report::ExportArgs {
-        weights: out.join("best.bin"), out_dir: models.clone(), name: "tiny".into(), calib_images: 16, max_false_breed: 0.1,
+        weights: out.join("best.bin"), out_dir: models.clone(), name: "tiny".into(), calib_images: 16, max_false_breed: 0.1, keep_pets: None,
         confidence_threshold: 0.25, training: serde_json::json!({"fixture": true}), skip_int8: true, int8_activations: onnx::ActQuant::Relu,
     };
     let ex = report::export(&args, &items).unwrap();

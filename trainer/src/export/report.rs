@@ -25,6 +25,9 @@ pub struct ExportArgs {
     pub calib_images: usize,
     /// Largest false-breed rate on validation no-pet photos when choosing the pet threshold.
     pub max_false_breed: f32,
+    /// Set the pet threshold to keep this share of the validation pets instead (`max_false_breed`
+    /// is then unused).
+    pub keep_pets: Option<f32>,
     /// Breed probability below which a pet is "not sure".
     pub confidence_threshold: f32,
     pub training: serde_json::Value,
@@ -161,8 +164,12 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let t = metrics::fit_temperature(&val_logits, &val_labels);
     let has_no_pet = arch.num_outputs() > petcam::labels::BREEDS.len();
     let threshold = if has_no_pet && !val.no_pets.is_empty() {
-        let ns: Vec<f32> = val_logits[val.pets.len()..].iter().map(|z| metrics::pet_score(z, NO_PET_LABEL, t)).collect();
-        metrics::threshold_for_false_rate(&ns, args.max_false_breed)
+        let (ps, ns) = val_logits.split_at(val.pets.len());
+        let score = |v: &[Vec<f32>]| -> Vec<f32> { v.iter().map(|z| metrics::pet_score(z, NO_PET_LABEL, t)).collect() };
+        match args.keep_pets {
+            Some(r) => metrics::threshold_for_recall(&score(ps), r).clamp(0.0, 1.0),
+            None => metrics::threshold_for_false_rate(&score(ns), args.max_false_breed),
+        }
     } else {
         0.0
     };
