@@ -4,13 +4,14 @@
 # replayed camera frame (MJPEG decode, crop, resize, inference, decision). Needs qemu-insn
 # (../shared/tools/qemu-insn-setup.sh; QEMU_INSN overrides its path). docs/PERFORMANCE.md.
 #   scripts/arm-cost.sh [BINARY]     default target/aarch64-unknown-linux-gnu/pi/petcam
+#   MODEL=models/other.onnx scripts/arm-cost.sh    another model than the app's default
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/aarch64-unknown-linux-gnu/pi/petcam}
 qemu=${QEMU_INSN:-/opt/qemu-insn/qemu-insn}
 [ -x "$bin" ] || { echo "arm-cost: $bin not found (scripts/build-pi.sh aarch64)" >&2; exit 2; }
 [ -x "$qemu" ] || { echo "arm-cost: $qemu not found (../shared/tools/qemu-insn-setup.sh)" >&2; exit 2; }
-model=models/$(grep -o 'DEFAULT_MODEL_FILE: &str = "[^"]*"' src/config.rs | cut -d'"' -f2)
+model=${MODEL:-models/$(grep -o 'DEFAULT_MODEL_FILE: &str = "[^"]*"' src/config.rs | cut -d'"' -f2)}
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 insns() { "$qemu" -cpu cortex-a72 -o "$log" "$bin" "$@" --log warn >/dev/null 2>&1; grep -o '[0-9]*' "$log" | tail -1; }

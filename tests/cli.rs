@@ -122,3 +122,25 @@ fn bad_recording_sidecar_is_a_clear_error() {
     let line = assert_one_line_error(&petcam(&["replay", d.to_str().unwrap(), "--model", model().to_str().unwrap()]));
     assert!(line.contains("recording.json") && line.contains("bad recording sidecar"), "{line}");
 }
+
+/// Every model in `models/` (the 96 px default and the 128 px alternative) works in the app as
+/// shipped: its input size comes from its metadata, it names the demo cat as a cat breed and says
+/// "no pet" for the coffee cup.
+#[test]
+fn every_shipped_model_runs_in_the_app() {
+    let mut models: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("models")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
+    models.sort();
+    assert!(models.len() >= 2, "{models:?}");
+    for m in &models {
+        let size: u32 = m.file_stem().unwrap().to_string_lossy().split('-').find_map(|p| p.parse().ok()).unwrap_or_else(|| panic!("{}: no input size in the name", m.display()));
+        let o = petcam(&["info", m.to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", m.display(), stderr(&o));
+        assert!(stdout(&o).contains(&format!("input        [1, 3, {size}, {size}]")), "{}: {}", m.display(), stdout(&o));
+        let o = petcam(&["classify", "--json", "--model", m.to_str().unwrap(), demo_image("chelsea.png").to_str().unwrap(), demo_image("coffee.png").to_str().unwrap()]);
+        assert!(o.status.success(), "{}: {}", m.display(), stderr(&o));
+        let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        assert_eq!(lines[0]["decision"], "breed", "{}: {:?}", m.display(), lines[0]);
+        assert!(petcam::labels::is_cat(lines[0]["label"].as_str().unwrap()), "{}: {:?}", m.display(), lines[0]);
+        assert_eq!(lines[1]["decision"], "no_pet", "{}: {:?}", m.display(), lines[1]);
+    }
+}
