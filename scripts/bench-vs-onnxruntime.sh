@@ -6,7 +6,7 @@
 #
 #   scripts/bench-vs-onnxruntime.sh [ROUNDS] [RUNS]        (defaults 7 rounds x 300 runs)
 #
-# Variants: every models/*.onnx, plus an int8 QDQ copy of the f32 model made by onnxruntime's
+# Variants: the default model (or MODEL=...), plus an int8 QDQ copy of the f32 model made by onnxruntime's
 # quantize_static (calibrated on the demo pictures), since no int8 model ships yet (see
 # models/MODEL_CARD.md). Needs python3 with venv; installs onnxruntime into target/ort-venv.
 # Environment: PETCAM_BIN (default: target/release/petcam, built if missing).
@@ -26,7 +26,9 @@ py="$venv/bin/python scripts/ort_bench.py"
 
 bin=${PETCAM_BIN:-target/release/petcam}
 [ -x "$bin" ] || cargo build --release --bin petcam
-f32=$(ls models/*-f32.onnx | head -1)
+# The app's default model (models/ also holds models of other input sizes; the inputs below are
+# made for this one). MODEL= picks another.
+f32=${MODEL:-models/$(grep -o 'DEFAULT_MODEL_FILE: &str = "[^"]*"' src/config.rs | cut -d'"' -f2)}
 
 # Inputs: the demo pictures through petcam's own preprocessing.
 inputs=()
@@ -37,7 +39,7 @@ for img in demo/images/*.png; do
 done
 input=${inputs[0]}
 
-models=(models/*.onnx)
+models=("$f32")
 int8="$work/$(basename "$f32" -f32.onnx)-ort-int8-qdq.onnx"
 [ -f "$int8" ] || $py quantize "$f32" "$int8" "${inputs[@]}" >/dev/null 2>"$work/quantize.log" || { echo "quantize failed, see $work/quantize.log" >&2; int8=; }
 [ -n "$int8" ] && models+=("$int8")

@@ -24,7 +24,7 @@ if [ -z "$binary" ]; then
   esac
 fi
 [ -x "$binary" ] || { echo "install-pi: $binary not found (build with scripts/build-pi.sh, or pass --binary)" >&2; exit 1; }
-model=$(ls models/*-f32.onnx | head -1)
+models=$(cd models && echo *.onnx)
 install -m 0755 "$binary" /usr/local/bin/petcam
 install -d /usr/share/petcam
 install -m 0644 models/*.onnx /usr/share/petcam/
@@ -42,4 +42,4 @@ sed 's#/usr/bin/petcam#/usr/local/bin/petcam#g' scripts/petcam.service > /etc/sy
 chmod 0644 /etc/systemd/system/petcam.service
 systemctl daemon-reload
 systemctl enable --now petcam.service
-echo "petcam installed: model $(basename "$model"), config /etc/petcam.toml; logs: journalctl -u petcam -f"
+echo "petcam installed: models $models in /usr/share/petcam (\`model =\` in /etc/petcam.toml picks one; \`petcam info\` names the default), config /etc/petcam.toml; logs: journalctl -u petcam -f"
