@@ -138,7 +138,7 @@ fn from_manifest(root: &Path) -> Result<Vec<Sample>> {
     let breed = col("breed");
     // The pets manifest has `kind` (jpg-orig, squashed, ...); the no-pets one has `category`.
     let kind = col("kind").or(col("category"));
-    let why = col("why_pet_free");
+    let (category, why) = (col("category"), col("why_pet_free"));
     let mut out = vec![];
     for (i, rec) in rd.records().enumerate() {
         let rec = rec.with_context(|| format!("{}: line {}", path.display(), i + 2))?;
@@ -159,7 +159,7 @@ fn from_manifest(root: &Path) -> Result<Vec<Sample>> {
             split,
             kind: kind.map(|k| rec[k].to_string()).unwrap_or_else(|| "unknown".into()),
             oxford: f.starts_with("oxford-iiit-pet/"),
-            scene: match (breed, col("category")) {
+            scene: match (breed, category) {
                 (None, Some(c)) => Some(Scene::of(&rec[c], why.map(|w| &rec[w]).unwrap_or(""))),
                 _ => None,
             },
