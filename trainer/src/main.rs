@@ -214,6 +214,16 @@ struct TrainArgs {
     /// or a random seed CNN: continue training an existing model with other settings.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
+    /// Distil from this trained model (a best.bin, usually the same network at a larger input
+    /// size): its probabilities on each training photo become part of the targets.
+    #[arg(long)]
+    teacher: Option<PathBuf>,
+    /// Share of each target taken from the teacher's probabilities (with --teacher).
+    #[arg(long, default_value_t = 0.5, requires = "teacher")]
+    distill_weight: f32,
+    /// Temperature of the teacher's probabilities (above 1 softens them).
+    #[arg(long, default_value_t = 1.0, requires = "teacher")]
+    distill_temperature: f32,
     #[command(flatten)]
     augment: AugmentConfig,
 }
@@ -276,6 +286,9 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
                 budget_minutes: 0.0,
                 no_pet_weight: a.no_pet_weight,
                 animal_weight: a.animal_weight,
+                teacher: a.teacher.clone(),
+                distill_weight: if a.teacher.is_some() { a.distill_weight } else { 0.0 },
+                distill_temperature: a.distill_temperature,
     }
     .with_budget(a.budget)
 }
@@ -434,6 +447,7 @@ fn main() -> Result<()> {
             println!("{ok}/{n} photos at {input_size}x{input_size}: ImageNet top-1 in the right group (cat 281-285 / dog 151-268)");
         }
         Cmd::Study { train: a, vary } => {
+            anyhow::ensure!(a.teacher.is_none(), "--teacher works with `train`, not with `study`");
             let backbone = match (a.model, &a.backbone) {
                 (Family::EffnetLite0, None) => Some(default_backbone()?),
                 (_, b) => b.clone(),
@@ -476,7 +490,16 @@ fn main() -> Result<()> {
             std::fs::write(a.out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;
             let n_train = items.iter().filter(|l| l.sample.split == Split::Train).count();
             eprintln!("training {} ({} M MACs at {size}px) on {n_train} images", a.model.name(), arch.macs() / 1_000_000);
-            let out = train::train(&cfg, arch, weights, &items, &a.out, a.resume)?;
+            let teacher = match &a.teacher {
+                Some(p) => {
+                    let t0 = std::time::Instant::now();
+                    let soft = petcam_trainer::distill::SoftTargets::compute(p, &items, classes, a.distill_temperature, a.distill_weight)?;
+                    eprintln!("teacher {}: top class is the label on {:.1}% of the training photos ({:.0} s)", p.display(), 100.0 * soft.agreement(&items), t0.elapsed().as_secs_f32());
+                    Some(soft)
+                }
+                None => None,
+            };
+            let out = train::train_with_teacher(&cfg, arch, weights, &items, &a.out, a.resume, teacher.as_ref())?;
             println!("best val accuracy {:.4}; {:.0} s; best weights in {}", out.best_val_acc, out.seconds, a.out.join("best.bin").display());
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::augment::{augment_into, AugmentConfig};
 use crate::data::Split;
+use crate::distill::SoftTargets;
 use crate::images::Loaded;
 use crate::model::arch::{Arch, Family, Node, Weights};
 use crate::model::net::Net;
@@ -57,6 +58,15 @@ pub struct TrainConfig {
     /// (rabbits, monkeys, horses: the no-pet photos most often taken for a pet).
     #[serde(default = "one")]
     pub animal_weight: f32,
+    /// Distillation: the teacher's weights file (a `best.bin`), when there is one.
+    #[serde(default)]
+    pub teacher: Option<PathBuf>,
+    /// Share of each target row taken from the teacher's probabilities ([`crate::distill`]).
+    #[serde(default)]
+    pub distill_weight: f32,
+    /// Temperature of the teacher's probabilities.
+    #[serde(default = "one")]
+    pub distill_temperature: f32,
 }
 
 impl TrainConfig {
@@ -211,26 +221,47 @@ pub fn test_accuracy(arch: &Arch, weights: &Weights, data: &[Loaded], size: u32)
     Some(score(&predict(&net, &imgs, size, &device), &labels).1)
 }
 
-/// Smoothed targets with each row scaled by its sample's weight ([`TrainConfig::sample_weight`])
-/// over the sum of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean
-/// cross-entropy.
-fn weighted_targets(labels: &[usize], weights: &[f32], classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
-    let total: f32 = weights.iter().sum();
-    let off = smoothing / classes as f32;
-    let mut v = Vec::with_capacity(labels.len() * classes);
-    for (&l, &w) in labels.iter().zip(weights) {
-        let w = w / total;
-        v.extend((0..classes).map(|c| w * (off + if c == l { 1.0 - smoothing } else { 0.0 })));
-    }
-    Tensor::from_data(TensorData::new(v, [labels.len(), classes]), device)
+/// What one batch is trained toward: labels, per-sample loss weights and, when distilling, the
+/// teacher's probabilities for each sample.
+struct Targets<'a> {
+    labels: Vec<usize>,
+    weights: Vec<f32>,
+    teacher: Vec<Option<&'a [f32]>>,
 }
 
-fn loss_and_correct(logits: Tensor<2>, labels: &[usize], weights: &[f32], smoothing: f32) -> (Tensor<1>, usize) {
+impl<'a> Targets<'a> {
+    fn of(idx: impl Iterator<Item = usize>, data: &[Loaded], cfg: &TrainConfig, soft: Option<&'a SoftTargets>) -> Targets<'a> {
+        let mut t = Targets { labels: vec![], weights: vec![], teacher: vec![] };
+        for i in idx {
+            t.labels.push(data[i].sample.label);
+            t.weights.push(cfg.sample_weight(&data[i].sample));
+            t.teacher.push(soft.and_then(|s| s.get(i)));
+        }
+        t
+    }
+}
+
+/// Smoothed targets, mixed with the teacher's probabilities where there are any (`distill`: the
+/// teacher's share), with each row scaled by its sample's weight ([`TrainConfig::sample_weight`])
+/// over the sum of the weights, so that `-(log_softmax * targets).sum()` is the weighted mean
+/// cross-entropy.
+fn weighted_targets(t: &Targets, distill: f32, classes: usize, smoothing: f32, device: &Device) -> Tensor<2> {
+    let total: f32 = t.weights.iter().sum();
+    let off = smoothing / classes as f32;
+    let mut v = Vec::with_capacity(t.labels.len() * classes);
+    for ((&l, &w), soft) in t.labels.iter().zip(&t.weights).zip(&t.teacher) {
+        let row: Vec<f32> = (0..classes).map(|c| off + if c == l { 1.0 - smoothing } else { 0.0 }).collect();
+        v.extend(crate::distill::mix(&row, *soft, distill).into_iter().map(|x| x * w / total));
+    }
+    Tensor::from_data(TensorData::new(v, [t.labels.len(), classes]), device)
+}
+
+fn loss_and_correct(logits: Tensor<2>, t: &Targets, distill: f32, smoothing: f32) -> (Tensor<1>, usize) {
     let [_, c] = logits.dims();
     let device = logits.device();
     let preds: Vec<i64> = logits.clone().inner().argmax(1).into_data().convert::<i64>().try_to_vec().unwrap();
-    let correct = preds.iter().zip(labels).filter(|(p, l)| **p as usize == **l).count();
-    let t = weighted_targets(labels, weights, c, smoothing, &device.inner());
+    let correct = preds.iter().zip(&t.labels).filter(|(p, l)| **p as usize == **l).count();
+    let t = weighted_targets(t, distill, c, smoothing, &device.inner());
     let loss = (log_softmax(logits, 1) * t).sum().neg();
     (loss.reshape([1]), correct)
 }
@@ -261,6 +292,13 @@ fn bar(len: u64, label: String) -> ProgressBar {
 }
 
 pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out: &Path, resume: bool) -> Result<Outcome> {
+    train_with_teacher(cfg, arch, init, data, out, resume, None)
+}
+
+/// [`train`], with the targets mixed with a teacher's probabilities (`cfg.distill_weight` of each
+/// row) where `teacher` has them.
+pub fn train_with_teacher(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out: &Path, resume: bool, teacher: Option<&SoftTargets>) -> Result<Outcome> {
+    let distill = if teacher.is_some() { cfg.distill_weight } else { 0.0 };
     std::fs::create_dir_all(out).with_context(|| format!("{}: cannot create", out.display()))?;
     let device = Device::flex();
     let ad = device.clone().autodiff();
@@ -288,7 +326,8 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
         if cfg.max_batches > 0 { n.min(cfg.max_batches) } else { n }
     };
     let frozen_ft = frozen_node_index(&arch, cfg.freeze_blocks);
-    let mut head_features: Option<(Vec<f32>, Vec<(usize, f32)>, usize)> = None;
+    // Frozen-backbone features of the training photos and, per row, the photo's index in `data`.
+    let mut head_features: Option<(Vec<f32>, Vec<usize>, usize)> = None;
     let mut rng = rand::rngs::StdRng::seed_from_u64(cfg.seed);
     // Advance the RNG stream deterministically on resume.
     for _ in 0..state.next_epoch {
@@ -332,7 +371,7 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                         let f = net.features(x);
                         dim = f.dims()[1];
                         feats.extend(f.into_data().try_to_vec::<f32>().unwrap());
-                        labels.extend(chunk.iter().map(|&i| (data[i].sample.label, cfg.sample_weight(&data[i].sample))));
+                        labels.extend_from_slice(chunk);
                     }
                     pb.inc(chunk.len() as u64);
                 }
@@ -351,10 +390,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                 for &i in b {
                     v.extend_from_slice(&feats[i * dim..(i + 1) * dim]);
                 }
-                let (bl, bw): (Vec<usize>, Vec<f32>) = b.iter().map(|&i| labels[i]).unzip();
+                let targets = Targets::of(b.iter().map(|&i| labels[i]), data, cfg, teacher);
                 let x = Tensor::<2>::from_data(TensorData::new(v, [b.len(), *dim]), &device);
                 let logits = net.head(x, true);
-                let (loss, c) = loss_and_correct(logits, &bl, &bw, cfg.label_smoothing);
+                let (loss, c) = loss_and_correct(logits, &targets, distill, cfg.label_smoothing);
                 loss_sum += loss.clone().inner().into_scalar::<f32>() as f64 * b.len() as f64;
                 correct += c;
                 seen += b.len();
@@ -381,11 +420,10 @@ pub fn train(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[Loaded], out:
                     let mut r = rand::rngs::StdRng::seed_from_u64(epoch_seed ^ ((s * cfg.batch_size + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     augment_into(&data[i].image, size, &cfg.augment, &mut r, o);
                 });
-                let bl: Vec<usize> = b.iter().map(|&i| data[i].sample.label).collect();
-                let bw: Vec<f32> = b.iter().map(|&i| cfg.sample_weight(&data[i].sample)).collect();
+                let targets = Targets::of(b.iter().copied(), data, cfg, teacher);
                 let x = Tensor::<4>::from_data(TensorData::new(v, [b.len(), 3, size as usize, size as usize]), &device);
                 let logits = net.forward(x, true, frozen);
-                let (loss, c) = loss_and_correct(logits, &bl, &bw, cfg.label_smoothing);
+                let (loss, c) = loss_and_correct(logits, &targets, distill, cfg.label_smoothing);
                 let lv = loss.clone().inner().into_scalar::<f32>();
                 anyhow::ensure!(lv.is_finite(), "loss became {lv} at epoch {} step {s}: lower the learning rate", epoch + 1);
                 loss_sum += lv as f64 * b.len() as f64;
@@ -489,7 +527,8 @@ mod tests {
     fn no_pet_weight_scales_the_no_pet_rows_and_keeps_a_mean() {
         let device = Device::flex();
         let np = crate::data::NO_PET_LABEL;
-        let t = weighted_targets(&[0, np], &[1.0, 3.0], np + 1, 0.0, &device);
+        let targets = |weights: &[f32], teacher: Vec<Option<&'static [f32]>>| Targets { labels: vec![0, np], weights: weights.to_vec(), teacher };
+        let t = weighted_targets(&targets(&[1.0, 3.0], vec![None, None]), 0.0, np + 1, 0.0, &device);
         let v: Vec<f32> = t.into_data().try_to_vec().unwrap();
         let c = np + 1;
         // weights 1 and 3 over a total of 4
@@ -497,8 +536,17 @@ mod tests {
         assert!((v[c + np] - 0.75).abs() < 1e-6, "{}", v[c + np]);
         assert!((v.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         // weight 1 is the plain mean
-        let plain: Vec<f32> = weighted_targets(&[0, np], &[1.0, 1.0], c, 0.1, &device).into_data().try_to_vec().unwrap();
+        let plain: Vec<f32> = weighted_targets(&targets(&[1.0, 1.0], vec![None, None]), 0.0, c, 0.1, &device).into_data().try_to_vec().unwrap();
         assert!((plain.iter().sum::<f32>() - 1.0).abs() < 1e-5);
         assert!((plain[0] - (0.9 + 0.1 / c as f32) / 2.0).abs() < 1e-6);
+        // A teacher sure of class 1 for the first photo takes half of its row; the second photo,
+        // which the teacher did not score, keeps its label.
+        let sure: &'static [f32] = Box::leak((0..c).map(|k| if k == 1 { 1.0 } else { 0.0 }).collect::<Vec<f32>>().into_boxed_slice());
+        let mixed: Vec<f32> = weighted_targets(&targets(&[1.0, 1.0], vec![Some(sure), None]), 0.5, c, 0.0, &device).into_data().try_to_vec().unwrap();
+        assert!((mixed[0] - 0.25).abs() < 1e-6 && (mixed[1] - 0.25).abs() < 1e-6, "{:?}", &mixed[..2]);
+        assert!((mixed[c + np] - 0.5).abs() < 1e-6);
+        // Without a distillation weight the teacher is ignored.
+        let off: Vec<f32> = weighted_targets(&targets(&[1.0, 1.0], vec![Some(sure), None]), 0.0, c, 0.0, &device).into_data().try_to_vec().unwrap();
+        assert!((off[0] - 0.5).abs() < 1e-6 && off[1] == 0.0);
     }
 }

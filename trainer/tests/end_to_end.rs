@@ -73,6 +73,7 @@ fn train_export_reload_agree() {
         family: arch.family, input_size: size, head_epochs: 0, epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
         freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
+        teacher: None, distill_weight: 0.0, distill_temperature: 1.0,
     };
     let out = root.join("run");
     let outcome = train::train(&cfg, arch.clone(), w0.clone(), &items, &out, false).unwrap();
@@ -87,6 +88,26 @@ fn train_export_reload_agree() {
     let cfg4 = TrainConfig { epochs: 4, ..cfg.clone() };
     let resumed = train::train(&cfg4, arch.clone(), w0, &items, &out, true).unwrap();
     assert_eq!(resumed.history.len(), 4);
+
+    // Distillation: the trained run as the teacher of a fresh student. Every training photo gets a
+    // probability row, no other photo does; the student trained on them only moves toward the
+    // teacher's answers.
+    let classes = data::labels().len();
+    let soft = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes, 2.0, 1.0).unwrap();
+    for (i, l) in items.iter().enumerate() {
+        match (l.sample.split, soft.get(i)) {
+            (Split::Train, Some(p)) => assert!(p.len() == classes && (p.iter().sum::<f32>() - 1.0).abs() < 1e-4, "row {i}: {p:?}"),
+            (Split::Train, None) => panic!("training photo {i} has no teacher row"),
+            (_, p) => assert!(p.is_none(), "photo {i} is not a training photo"),
+        }
+    }
+    let agreement = soft.agreement(&items);
+    assert!((0.0..=1.0).contains(&agreement) && agreement > 0.34, "the trained teacher beats chance on 3 breeds: {agreement}");
+    let wrong = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes + 1, 1.0, 0.5).err().unwrap().to_string();
+    assert!(wrong.contains("best.bin") && wrong.contains("outputs"), "{wrong}");
+    let student_cfg = TrainConfig { distill_weight: 1.0, teacher: Some(out.join("best.bin")), ..cfg.clone() };
+    let student = train::train_with_teacher(&student_cfg, arch.clone(), init::random(&arch, 5), &items, &root.join("student"), false, Some(&soft)).unwrap();
+    assert!(student.history.last().unwrap().train_loss < student.history[0].train_loss, "{:?}", student.history);
 
     // Export f32 and check it with tract.
     let models = root.join("models");
@@ -171,6 +192,7 @@ fn a_study_runs_every_combination_and_resumes() {
         family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
         lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
         freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
+        teacher: None, distill_weight: 0.0, distill_temperature: 1.0,
     };
     let axes: Vec<petcam_trainer::study::Axis> = vec!["optimizer=adam,sgd".parse().unwrap()];
     let out = root.join("out");
