@@ -97,6 +97,11 @@ enum Cmd {
         /// Print one JSON line per image (path, label, prediction, probability).
         #[arg(long)]
         per_image: bool,
+        /// Scale each photo to this many pixels first, then up to --input-size: what a model of
+        /// that input size sees when the camera pipeline keeps only N x N pixels (an upsampling
+        /// layer at the model's input).
+        #[arg(long)]
+        from_size: Option<u32>,
     },
     /// Train every combination of the varied parameters; overlay plots and a summary table in --out.
     /// Example: `study --model seed-cnn --vary optimizer=adam,nadam,adadelta --vary dropout=0,0.2 --epochs 5`.
@@ -338,13 +343,18 @@ fn main() -> Result<()> {
                 println!("wrote {}", f.display());
             }
         }
-        Cmd::Eval { data, model, split, temperature, per_image } => {
+        Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             if !data.no_pets.is_empty() {
                 samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             }
             samples.retain(|s| s.split == split); // decode only the split being evaluated
-            let items = images::decode_all(samples, data.input_size)?.items;
+            let mut items = images::decode_all(samples, from_size.unwrap_or(data.input_size))?.items;
+            if from_size.is_some() {
+                for l in &mut items {
+                    l.image = image::imageops::resize(&l.image, data.input_size, data.input_size, image::imageops::FilterType::Triangle);
+                }
+            }
             let items: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == split && (l.sample.oxford || split != Split::Test || l.sample.label == data::NO_PET_LABEL)).collect();
             anyhow::ensure!(!items.is_empty(), "no images in the {split:?} split");
             let (logits, t, n_out, model_pet_threshold) = if model.extension().is_some_and(|e| e == "onnx") {

@@ -156,6 +156,19 @@ fn train_export_reload_agree() {
     assert!(text.lines().any(|l| l.contains("false breeds on scenes and objects:") && l.contains(" of 2, ")), "{text}");
     assert!(!text.contains("false breeds on people"), "no group without photos: {text}");
 
+    // `--from-size` shows the model pictures that held fewer pixels: same photos, same count.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam-trainer"))
+        .args(["eval", "--model", onnx_path.to_str().unwrap(), "--split", "val", "--input-size", "32", "--from-size", "8", "--validation-split", "0.25", "--seed", "1"])
+        .args(["--data", root.join("pets").to_str().unwrap(), "--no-pets", root.join("nopets").to_str().unwrap()])
+        .env("PETCAM_NO_PROGRESS", "1")
+        .output()
+        .unwrap();
+    let coarse = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{coarse}{}", String::from_utf8_lossy(&o.stderr));
+    let count = |t: &str| t.lines().find(|l| l.starts_with("Val:")).and_then(|l| l.split_whitespace().nth(1).map(String::from));
+    assert_eq!(count(&coarse), count(&text), "{coarse}");
+    assert!(count(&text).is_some(), "{text}");
+
     // The int8 formulation loads in tract and stays close to f32 on this picture.
     let ranges: Vec<onnx::Range> = net.input_ranges(train::batch_tensor(&[&pic.image], size, &device)).into_iter().map(|(min, max)| onnx::Range { min, max }).collect();
     let meta = c.metadata().clone();
