@@ -128,8 +128,7 @@ fn bad_recording_sidecar_is_a_clear_error() {
 /// "no pet" for the coffee cup.
 #[test]
 fn every_shipped_model_runs_in_the_app() {
-    let mut models: Vec<std::path::PathBuf> = std::fs::read_dir(root().join("models")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
-    models.sort();
+    let models = shipped_models();
     assert!(models.len() >= 2, "{models:?}");
     for m in &models {
         let size: u32 = m.file_stem().unwrap().to_string_lossy().split('-').find_map(|p| p.parse().ok()).unwrap_or_else(|| panic!("{}: no input size in the name", m.display()));

@@ -16,6 +16,13 @@ pub fn model() -> PathBuf {
     root().join("models").join(petcam::config::DEFAULT_MODEL_FILE)
 }
 
+/// Every model in models/, the default among them, sorted by file name.
+pub fn shipped_models() -> Vec<PathBuf> {
+    let mut models: Vec<PathBuf> = std::fs::read_dir(root().join("models")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "onnx")).collect();
+    models.sort();
+    models
+}
+
 /// A fresh scratch directory under target/.
 pub fn scratch(name: &str) -> PathBuf {
     let d = root().join("target/test-scratch").join(name);
