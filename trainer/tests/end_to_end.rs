@@ -142,29 +142,31 @@ fn train_export_reload_agree() {
     // `eval` judges the model at its own pet threshold, with intervals, and per group of no-pet
     // photo: validation no-pets are n = 2, 6, 10, of which 6 is an animal (n % 3 == 0). (Not the
     // test split: its corrupt file is 1 of 15, over the 5% an evaluation accepts.)
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam-trainer"))
-        .args(["eval", "--model", onnx_path.to_str().unwrap(), "--split", "val", "--input-size", "32", "--validation-split", "0.25", "--seed", "1"])
-        .args(["--data", root.join("pets").to_str().unwrap(), "--no-pets", root.join("nopets").to_str().unwrap()])
-        .env("PETCAM_NO_PROGRESS", "1")
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+    let eval = |extra: &[&str]| -> String {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam-trainer"))
+            .args(["eval", "--model", onnx_path.to_str().unwrap(), "--split", "val", "--input-size", "32", "--validation-split", "0.25", "--seed", "1"])
+            .args(["--data", root.join("pets").to_str().unwrap(), "--no-pets", root.join("nopets").to_str().unwrap()])
+            .args(extra)
+            .env("PETCAM_NO_PROGRESS", "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(o.status.success(), "{text}{}", String::from_utf8_lossy(&o.stderr));
+        text
+    };
+    let text = eval(&["--per-image"]);
     let line = text.lines().find(|l| l.contains("at the model's pet threshold")).unwrap_or_else(|| panic!("{text}"));
     assert!(line.contains(&format!("{:.4}", c.metadata().pet_threshold)) && line.contains(" of 3, ") && line.contains("95% interval"), "{line}");
     assert!(text.lines().any(|l| l.contains("false breeds on other animals:") && l.contains(" of 1, ")), "{text}");
     assert!(text.lines().any(|l| l.contains("false breeds on scenes and objects:") && l.contains(" of 2, ")), "{text}");
     assert!(!text.contains("false breeds on people"), "no group without photos: {text}");
 
-    // `--from-size` shows the model pictures that held fewer pixels: same photos, same count.
-    let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam-trainer"))
-        .args(["eval", "--model", onnx_path.to_str().unwrap(), "--split", "val", "--input-size", "32", "--from-size", "8", "--validation-split", "0.25", "--seed", "1"])
-        .args(["--data", root.join("pets").to_str().unwrap(), "--no-pets", root.join("nopets").to_str().unwrap()])
-        .env("PETCAM_NO_PROGRESS", "1")
-        .output()
-        .unwrap();
-    let coarse = String::from_utf8_lossy(&o.stdout);
-    assert!(o.status.success(), "{coarse}{}", String::from_utf8_lossy(&o.stderr));
+    // `--from-size` shows the model pictures that held fewer pixels: same photos, same count,
+    // other probabilities.
+    let coarse = eval(&["--from-size", "8", "--per-image"]);
+    let per_image = |t: &str| t.lines().filter(|l| l.starts_with('{')).map(String::from).collect::<Vec<_>>();
+    assert_eq!(per_image(&coarse).len(), per_image(&text).len());
+    assert_ne!(per_image(&coarse), per_image(&text), "8 px pictures scored exactly like 32 px ones");
     let count = |t: &str| t.lines().find(|l| l.starts_with("Val:")).and_then(|l| l.split_whitespace().nth(1).map(String::from));
     assert_eq!(count(&coarse), count(&text), "{coarse}");
     assert!(count(&text).is_some(), "{text}");
