@@ -9,7 +9,7 @@
 
 use crate::data::Split;
 use crate::images::Loaded;
-use crate::metrics::softmax;
+use crate::metrics::{argmax, softmax};
 use crate::model::{net::Net, store};
 use anyhow::{ensure, Result};
 use burn::tensor::Device;
@@ -19,16 +19,13 @@ use std::path::Path;
 
 /// The teacher's probabilities for every training photo, by index into the data.
 pub struct SoftTargets {
-    /// Share of the target that comes from the teacher (0 = labels only, 1 = teacher only).
-    pub weight: f32,
     probs: Vec<Option<Vec<f32>>>,
 }
 
 impl SoftTargets {
     /// Runs the teacher in `path` over the training photos of `data`; its probabilities are taken
     /// at `temperature` (above 1 softens them).
-    pub fn compute(path: &Path, data: &[Loaded], classes: usize, temperature: f32, weight: f32) -> Result<SoftTargets> {
-        ensure!((0.0..=1.0).contains(&weight), "distillation weight {weight} is outside [0, 1]");
+    pub fn compute(path: &Path, data: &[Loaded], classes: usize, temperature: f32) -> Result<SoftTargets> {
         ensure!(temperature > 0.0, "distillation temperature {temperature} must be above 0");
         let (arch, w) = store::load(path)?;
         ensure!(arch.num_outputs() == classes, "{}: the teacher has {} outputs, the labels are {classes}", path.display(), arch.num_outputs());
@@ -46,7 +43,7 @@ impl SoftTargets {
                 probs[i] = Some(average(&softmax(&za, temperature), &softmax(&zb, temperature)));
             }
         }
-        Ok(SoftTargets { weight, probs })
+        Ok(SoftTargets { probs })
     }
 
     /// The teacher's probabilities for photo `i` of the data (None for photos it did not see).
@@ -71,8 +68,10 @@ fn average(a: &[f32], b: &[f32]) -> Vec<f32> {
     a.iter().zip(b).map(|(x, y)| (x + y) / 2.0).collect()
 }
 
-fn argmax(p: &[f32]) -> usize {
-    p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map(|(i, _)| i).unwrap_or(0)
+/// The distillation weight (the teacher's share of each target row) must lie in [0, 1].
+pub fn check_weight(weight: f32) -> Result<()> {
+    ensure!((0.0..=1.0).contains(&weight), "distillation weight {weight} is outside [0, 1]");
+    Ok(())
 }
 
 /// One target row: the label's row (already smoothed) mixed with the teacher's probabilities.

@@ -502,8 +502,9 @@ fn main() -> Result<()> {
             eprintln!("training {} ({} M MACs at {size}px) on {n_train} images", a.model.name(), arch.macs() / 1_000_000);
             let teacher = match &a.teacher {
                 Some(p) => {
+                    petcam_trainer::distill::check_weight(a.distill_weight)?;
                     let t0 = std::time::Instant::now();
-                    let soft = petcam_trainer::distill::SoftTargets::compute(p, &items, classes, a.distill_temperature, a.distill_weight)?;
+                    let soft = petcam_trainer::distill::SoftTargets::compute(p, &items, classes, a.distill_temperature)?;
                     eprintln!("teacher {}: top class is the label on {:.1}% of the training photos ({:.0} s)", p.display(), 100.0 * soft.agreement(&items), t0.elapsed().as_secs_f32());
                     Some(soft)
                 }

@@ -93,7 +93,7 @@ fn train_export_reload_agree() {
     // probability row, no other photo does; the student trained on them only moves toward the
     // teacher's answers.
     let classes = data::labels().len();
-    let soft = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes, 2.0, 1.0).unwrap();
+    let soft = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes, 2.0).unwrap();
     for (i, l) in items.iter().enumerate() {
         match (l.sample.split, soft.get(i)) {
             (Split::Train, Some(p)) => assert!(p.len() == classes && (p.iter().sum::<f32>() - 1.0).abs() < 1e-4, "row {i}: {p:?}"),
@@ -103,7 +103,7 @@ fn train_export_reload_agree() {
     }
     let agreement = soft.agreement(&items);
     assert!((0.0..=1.0).contains(&agreement) && agreement > 0.34, "the trained teacher beats chance on 3 breeds: {agreement}");
-    let wrong = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes + 1, 1.0, 0.5).err().unwrap().to_string();
+    let wrong = petcam_trainer::distill::SoftTargets::compute(&out.join("best.bin"), &items, classes + 1, 1.0).err().unwrap().to_string();
     assert!(wrong.contains("best.bin") && wrong.contains("outputs"), "{wrong}");
     let student_cfg = TrainConfig { distill_weight: 1.0, teacher: Some(out.join("best.bin")), ..cfg.clone() };
     let student = train::train_with_teacher(&student_cfg, arch.clone(), init::random(&arch, 5), &items, &root.join("student"), false, Some(&soft)).unwrap();
