@@ -109,7 +109,11 @@ impl Decider {
         let chosen = match self.breed_shown {
             Some(cur) if cur != best => {
                 let cur_p = (probs[cur] / norm).min(1.0);
-                if best_p >= cur_p + self.cfg.switch_margin || cur_p < self.cfg.confidence_threshold { best } else { cur }
+                if best_p >= cur_p + self.cfg.switch_margin || cur_p < self.cfg.confidence_threshold {
+                    best
+                } else {
+                    cur
+                }
             }
             _ => best,
         };

@@ -8,13 +8,43 @@
 
 /// Breed ids exactly as the data set spells them (cats capitalised, dogs lower case).
 pub const BREEDS: [&str; 37] = [
-    "Abyssinian", "american_bulldog", "american_pit_bull_terrier", "basset_hound", "beagle",
-    "Bengal", "Birman", "Bombay", "boxer", "British_Shorthair", "chihuahua", "Egyptian_Mau",
-    "english_cocker_spaniel", "english_setter", "german_shorthaired", "great_pyrenees", "havanese",
-    "japanese_chin", "keeshond", "leonberger", "Maine_Coon", "miniature_pinscher", "newfoundland",
-    "Persian", "pomeranian", "pug", "Ragdoll", "Russian_Blue", "saint_bernard", "samoyed",
-    "scottish_terrier", "shiba_inu", "Siamese", "Sphynx", "staffordshire_bull_terrier",
-    "wheaten_terrier", "yorkshire_terrier",
+    "Abyssinian",
+    "american_bulldog",
+    "american_pit_bull_terrier",
+    "basset_hound",
+    "beagle",
+    "Bengal",
+    "Birman",
+    "Bombay",
+    "boxer",
+    "British_Shorthair",
+    "chihuahua",
+    "Egyptian_Mau",
+    "english_cocker_spaniel",
+    "english_setter",
+    "german_shorthaired",
+    "great_pyrenees",
+    "havanese",
+    "japanese_chin",
+    "keeshond",
+    "leonberger",
+    "Maine_Coon",
+    "miniature_pinscher",
+    "newfoundland",
+    "Persian",
+    "pomeranian",
+    "pug",
+    "Ragdoll",
+    "Russian_Blue",
+    "saint_bernard",
+    "samoyed",
+    "scottish_terrier",
+    "shiba_inu",
+    "Siamese",
+    "Sphynx",
+    "staffordshire_bull_terrier",
+    "wheaten_terrier",
+    "yorkshire_terrier",
 ];
 
 /// The label of the extra "no pet" output (people, rooms, other animals).
@@ -33,10 +63,7 @@ pub fn breed_index(name: &str) -> Option<usize> {
 }
 
 fn normalise(name: &str) -> String {
-    name.trim()
-        .chars()
-        .map(|c| if c == ' ' || c == '-' { '_' } else { c.to_ascii_lowercase() })
-        .collect()
+    name.trim().chars().map(|c| if c == ' ' || c == '-' { '_' } else { c.to_ascii_lowercase() }).collect()
 }
 
 /// Human-readable name: "british_shorthair" -> "British Shorthair", "no_pet" -> "No pet".

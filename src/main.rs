@@ -121,7 +121,6 @@ fn make_display(kind: &DisplayKind, size: (u32, u32), keep: bool, file: &FileCon
     })
 }
 
-
 fn screen_display(s: &ScreenArgs, file: &FileConfig, default: &str) -> Result<Box<dyn Display>> {
     let kind: DisplayKind = s.display.clone().or_else(|| file.display.clone()).unwrap_or_else(|| default.to_string()).parse().map_err(anyhow::Error::msg)?;
     let size = cli::parse_size(&s.size).map_err(anyhow::Error::msg)?;
@@ -238,12 +237,18 @@ fn run(cmd: Cmd) -> Result<i32> {
             let mut k = Kiosk::new(src, c, screens, decider, opts);
             let stop = k.stop.clone();
             ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing signal handler")?;
-            let summary = k.run(|r| if !quiet { print_frame(r, json) });
+            let summary = k.run(|r| {
+                if !quiet {
+                    print_frame(r, json)
+                }
+            });
             print_summary(&summary);
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(model.model.as_deref(), &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, json, dump_input } => bench(model.model.as_deref(), image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref()),
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, json, dump_input } => {
+            bench(model.model.as_deref(), image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref())
+        }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
                 "mjpeg" => PixelFormat::Mjpeg,
@@ -324,10 +329,7 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
     }
     println!("model      {} ({size}x{size} input)", path.display());
     println!("load       {load_ms:.0} ms (read, check, optimise)");
-    println!(
-        "inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)",
-        timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads
-    );
+    println!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
     if profile {
         let total: f64 = nodes.iter().map(|n| n.seconds).sum();
         let mut by_op: Vec<(String, f64, usize)> = vec![];
@@ -373,7 +375,11 @@ fn letterbox(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
 
 fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/recordings");
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root).with_context(|| format!("{}: demo recordings not found", root.display()))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.join("recording.json").is_file()).collect();
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
+        .with_context(|| format!("{}: demo recordings not found", root.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.join("recording.json").is_file())
+        .collect();
     dirs.sort();
     if dirs.is_empty() {
         bail!("{}: no recordings", root.display());

@@ -62,10 +62,7 @@ impl ModelMetadata {
     /// Checks the invariants the edge app relies on.
     pub fn validate(&self) -> Result<(), MetadataError> {
         if self.format_version != FORMAT_VERSION {
-            return Err(MetadataError::Invalid(format!(
-                "format version {} (this petcam reads {FORMAT_VERSION})",
-                self.format_version
-            )));
+            return Err(MetadataError::Invalid(format!("format version {} (this petcam reads {FORMAT_VERSION})", self.format_version)));
         }
         if self.labels.len() < 2 {
             return Err(MetadataError::Invalid(format!("{} labels, need at least 2", self.labels.len())));

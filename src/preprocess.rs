@@ -99,9 +99,7 @@ mod tests {
     #[test]
     fn crop_keeps_only_the_centre() {
         // Left and right bands red, centre square green: the crop must be all green.
-        let img = RgbImage::from_fn(640, 480, |x, _| {
-            if (80..560).contains(&x) { Rgb([0, 255, 0]) } else { Rgb([255, 0, 0]) }
-        });
+        let img = RgbImage::from_fn(640, 480, |x, _| if (80..560).contains(&x) { Rgb([0, 255, 0]) } else { Rgb([255, 0, 0]) });
         let out = centre_crop_resize(&img, 96);
         assert_eq!((out.width(), out.height()), (96, 96));
         assert!(out.pixels().all(|p| p[1] > 250 && p[0] < 5), "red leaked into the crop");

@@ -13,7 +13,15 @@ fn screens() -> Vec<(&'static str, Screen, Overlay)> {
     let top = vec![("Beagle".to_string(), 0.982), ("Basset Hound".to_string(), 0.011), ("English Foxhound Long Name".to_string(), 0.004)];
     vec![
         ("breed", Screen::Breed { name: "Beagle".into(), probability: 0.982, top: top.clone() }, with.clone()),
-        ("breed-long-name", Screen::Breed { name: "American Pit Bull Terrier".into(), probability: 0.47, top: vec![("American Pit Bull Terrier".into(), 0.47), ("Staffordshire Bull Terrier".into(), 0.41), ("American Bulldog".into(), 0.05)] }, with.clone()),
+        (
+            "breed-long-name",
+            Screen::Breed {
+                name: "American Pit Bull Terrier".into(),
+                probability: 0.47,
+                top: vec![("American Pit Bull Terrier".into(), 0.47), ("Staffordshire Bull Terrier".into(), 0.41), ("American Bulldog".into(), 0.05)],
+            },
+            with.clone(),
+        ),
         ("not-sure", Screen::NotSure { top: vec![("Bengal".into(), 0.22), ("Egyptian Mau".into(), 0.19), ("Abyssinian".into(), 0.11)] }, with.clone()),
         ("no-pet", Screen::NoPet { confidence: 0.93 }, with.clone()),
         ("error", Screen::Error { title: "Camera problem".into(), message: "/dev/video0: capture failed: No such device (os error 19) (will reopen)".into() }, Overlay::default()),

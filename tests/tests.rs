@@ -14,6 +14,6 @@ mod cli;
 mod faults;
 mod fuzz_regressions;
 mod packaging;
+mod process_life;
 mod replay;
 mod screens;
-mod process_life;

@@ -43,12 +43,7 @@ impl TractClassifier {
         let parse = |e: TractError| ModelError::Parse { path: p(), msg: format!("{e:#}") };
         let onnx = tract_onnx::onnx();
         let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(parse)?;
-        let json = proto
-            .metadata_props
-            .iter()
-            .find(|e| e.key == METADATA_KEY)
-            .map(|e| e.value.clone())
-            .ok_or(ModelError::Metadata { path: p(), source: MetadataError::Missing })?;
+        let json = proto.metadata_props.iter().find(|e| e.key == METADATA_KEY).map(|e| e.value.clone()).ok_or(ModelError::Metadata { path: p(), source: MetadataError::Missing })?;
         let meta = ModelMetadata::from_json(&json).map_err(|source| ModelError::Metadata { path: p(), source })?;
         let s = meta.input_size as usize;
         let model = onnx.model_for_proto_model(&proto).map_err(parse)?;

@@ -134,9 +134,7 @@ impl FrameSource for Camera {
                 let data = if used > 0 { buf[..used].to_vec() } else { buf.to_vec() };
                 Ok(Frame { format: o.format, width: o.width, height: o.height, data, timestamp_ms: self.started.elapsed().as_millis() as u64 })
             }
-            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => {
-                Err(SourceError::Timeout { device: self.device(), timeout_ms: self.cfg.timeout_ms })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock => Err(SourceError::Timeout { device: self.device(), timeout_ms: self.cfg.timeout_ms }),
             Err(e) => {
                 // Unplugged (ENODEV) or broken: drop the stream and reopen later.
                 self.close();

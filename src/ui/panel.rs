@@ -45,7 +45,16 @@ pub struct PanelConfig {
 
 impl Default for PanelConfig {
     fn default() -> Self {
-        PanelConfig { model: PanelModel::St7789, spidev: "/dev/spidev0.0".into(), gpiochip: "/dev/gpiochip0".into(), dc_pin: 25, reset_pin: Some(27), backlight_pin: Some(18), rotation: 0, spi_hz: 40_000_000 }
+        PanelConfig {
+            model: PanelModel::St7789,
+            spidev: "/dev/spidev0.0".into(),
+            gpiochip: "/dev/gpiochip0".into(),
+            dc_pin: 25,
+            reset_pin: Some(27),
+            backlight_pin: Some(18),
+            rotation: 0,
+            spi_hz: 40_000_000,
+        }
     }
 }
 
@@ -107,10 +116,21 @@ impl Panel {
         };
         let chip2 = match cfg.model {
             PanelModel::St7789 => Chip2::St(
-                mipidsi::Builder::new(ST7789, di).display_size(240, 240).invert_colors(ColorInversion::Inverted).orientation(orientation).reset_pin(rst).init(&mut delay).map_err(|e| init_err(format!("{e:?}")))?,
+                mipidsi::Builder::new(ST7789, di)
+                    .display_size(240, 240)
+                    .invert_colors(ColorInversion::Inverted)
+                    .orientation(orientation)
+                    .reset_pin(rst)
+                    .init(&mut delay)
+                    .map_err(|e| init_err(format!("{e:?}")))?,
             ),
             PanelModel::Ili9341 => Chip2::Ili(
-                mipidsi::Builder::new(ILI9341Rgb565, di).display_size(240, 320).orientation(orientation.rotate(Rotation::Deg90)).reset_pin(rst).init(&mut delay).map_err(|e| init_err(format!("{e:?}")))?,
+                mipidsi::Builder::new(ILI9341Rgb565, di)
+                    .display_size(240, 320)
+                    .orientation(orientation.rotate(Rotation::Deg90))
+                    .reset_pin(rst)
+                    .init(&mut delay)
+                    .map_err(|e| init_err(format!("{e:?}")))?,
             ),
         };
         Ok(Panel { cfg, chip: Some(chip2), _backlight: backlight })

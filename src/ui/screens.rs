@@ -50,11 +50,7 @@ fn small() -> FontRenderer {
 }
 
 fn width_of(f: &FontRenderer, text: &str) -> u32 {
-    f.get_rendered_dimensions(text, Point::zero(), VerticalPosition::Top)
-        .ok()
-        .and_then(|d| d.bounding_box)
-        .map(|b| b.size.width)
-        .unwrap_or(0)
+    f.get_rendered_dimensions(text, Point::zero(), VerticalPosition::Top).ok().and_then(|d| d.bounding_box).map(|b| b.size.width).unwrap_or(0)
 }
 
 fn line_height(f: &FontRenderer) -> i32 {
@@ -139,7 +135,13 @@ fn wrap(f: &FontRenderer, text: &str, max_w: u32) -> Vec<String> {
 }
 
 fn colour_for(p: f32) -> Rgb888 {
-    if p >= 0.7 { GOOD } else if p >= 0.4 { FAIR } else { BAD }
+    if p >= 0.7 {
+        GOOD
+    } else if p >= 0.4 {
+        FAIR
+    } else {
+        BAD
+    }
 }
 
 fn status_bar(c: &mut Canvas, overlay: &Overlay) -> i32 {
@@ -224,9 +226,22 @@ pub fn render(c: &mut Canvas, screen: &Screen, overlay: &Overlay) {
             let px = if has_preview { margin + side as i32 + 10 } else { margin };
             let pw = (w - px - margin).max(1);
             let big = FontRenderer::new::<fonts::u8g2_font_logisoso32_tn>();
-            let _ = big.render_aligned(percent(*probability).trim_end_matches('%'), Point::new(px + pw / 2 - 8, top + 6), VerticalPosition::Top, HorizontalAlignment::Center, FontColor::Transparent(colour_for(*probability)), c);
+            let _ = big.render_aligned(
+                percent(*probability).trim_end_matches('%'),
+                Point::new(px + pw / 2 - 8, top + 6),
+                VerticalPosition::Top,
+                HorizontalAlignment::Center,
+                FontColor::Transparent(colour_for(*probability)),
+                c,
+            );
             let f = FontRenderer::new::<fonts::u8g2_font_helvB18_tr>();
-            let _ = f.render("%", Point::new(px + pw / 2 + width_of(&big, percent(*probability).trim_end_matches('%')) as i32 / 2 - 6, top + 6), VerticalPosition::Top, FontColor::Transparent(colour_for(*probability)), c);
+            let _ = f.render(
+                "%",
+                Point::new(px + pw / 2 + width_of(&big, percent(*probability).trim_end_matches('%')) as i32 / 2 - 6, top + 6),
+                VerticalPosition::Top,
+                FontColor::Transparent(colour_for(*probability)),
+                c,
+            );
             text_left(c, &small(), "sure", px + pw / 2 - 12, top + 48, DIM);
             let mut y = top + side.max(60) as i32 + 8;
             y = fitted_text(c, name, cx, y, inner_w, TEXT);

@@ -94,11 +94,13 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         let place = Placement::random(&mut rng);
         let look = Look::random(&mut rng);
         let bg = &backgrounds[k % backgrounds.len()];
-        let frames: Vec<_> = (0..8).map(|i| {
-            // The pet moves a little between frames, as pets do.
-            let p = Placement { centre_x: place.centre_x + 0.01 * (i as f32 - 4.0), ..place };
-            scene::compose(bg, Some((&pet, p)), &look, &mut rng)
-        }).collect();
+        let frames: Vec<_> = (0..8)
+            .map(|i| {
+                // The pet moves a little between frames, as pets do.
+                let p = Placement { centre_x: place.centre_x + 0.01 * (i as f32 - 4.0), ..place };
+                scene::compose(bg, Some((&pet, p)), &look, &mut rng)
+            })
+            .collect();
         let fmt = if k % 3 == 2 { PixelFormat::Yuyv } else { PixelFormat::Mjpeg };
         let dir = out.join(format!("pet-{}", breed.to_lowercase()));
         write(&dir, fmt, &frames, breed, &format!("{photo} over a room, {:.0}% of frame height", place.height_frac * 100.0));

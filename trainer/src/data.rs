@@ -184,14 +184,7 @@ fn from_oxford(root: &Path, val_fraction: f32, seed: u64) -> Result<Vec<Sample>>
         }
         Ok(v)
     };
-    let sample = |(name, label): (String, usize), split| Sample {
-        path: root.join("images").join(format!("{name}.jpg")),
-        label,
-        split,
-        kind: "unknown".into(),
-        oxford: true,
-        scene: None,
-    };
+    let sample = |(name, label): (String, usize), split| Sample { path: root.join("images").join(format!("{name}.jpg")), label, split, kind: "unknown".into(), oxford: true, scene: None };
     let mut out: Vec<Sample> = if root.join("annotations/trainval.txt").is_file() {
         let tv = read_list("trainval.txt")?.into_iter().map(|e| sample(e, Split::Train)).collect();
         let test = read_list("test.txt").unwrap_or_default().into_iter().map(|e| sample(e, Split::Test));
@@ -209,18 +202,16 @@ fn from_oxford(root: &Path, val_fraction: f32, seed: u64) -> Result<Vec<Sample>>
 
 fn from_folders(root: &Path, val_fraction: f32, seed: u64) -> Result<Vec<Sample>> {
     let mut out = vec![];
-    let mut dirs: Vec<_> = std::fs::read_dir(root)
-        .with_context(|| format!("{}: cannot list", root.display()))?
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().is_dir())
-        .collect();
+    let mut dirs: Vec<_> = std::fs::read_dir(root).with_context(|| format!("{}: cannot list", root.display()))?.filter_map(|e| e.ok()).filter(|e| e.path().is_dir()).collect();
     dirs.sort_by_key(|e| e.file_name());
     if dirs.is_empty() {
         bail!("{}: no breed folders (expected <root>/<breed>/*.jpg, an Oxford-IIIT Pet layout or a manifest.csv)", root.display());
     }
     for d in dirs {
         let name = d.file_name().to_string_lossy().to_string();
-        let label = if name == NO_PET { NO_PET_LABEL } else {
+        let label = if name == NO_PET {
+            NO_PET_LABEL
+        } else {
             breed_index(&name).with_context(|| format!("{}: unknown breed folder `{name}` (not one of the 37 Oxford-IIIT Pet breeds)", d.path().display()))?
         };
         let mut files: Vec<PathBuf> = std::fs::read_dir(d.path())?
@@ -282,9 +273,7 @@ mod tests {
 
     #[test]
     fn stratified_split_takes_the_fraction_of_each_breed() {
-        let mut s: Vec<Sample> = (0..100)
-            .map(|i| Sample { path: format!("{i}").into(), label: i % 2, split: Split::Train, kind: String::new(), oxford: false, scene: None })
-            .collect();
+        let mut s: Vec<Sample> = (0..100).map(|i| Sample { path: format!("{i}").into(), label: i % 2, split: Split::Train, kind: String::new(), oxford: false, scene: None }).collect();
         stratify(&mut s, 0.2, 7);
         for label in 0..2 {
             let val = s.iter().filter(|x| x.label == label && x.split == Split::Val).count();

@@ -9,12 +9,12 @@
 pub mod augment;
 pub mod data;
 pub mod distill;
-pub mod images;
-pub mod model;
-pub mod optim;
-pub mod train;
 pub mod export;
+pub mod images;
 pub mod metrics;
+pub mod model;
 pub mod nopet;
+pub mod optim;
 pub mod plots;
 pub mod study;
+pub mod train;

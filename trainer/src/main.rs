@@ -269,31 +269,31 @@ fn print_stats(items: &[Loaded], failed: usize) {
 
 fn train_config(a: &TrainArgs) -> TrainConfig {
     TrainConfig {
-                family: a.model,
-                input_size: a.data.input_size,
-                head_epochs: if a.model == Family::EffnetLite0 { a.head_epochs } else { 0 },
-                epochs: a.epochs,
-                batch_size: a.batch_size,
-                optimizer: a.optimizer,
-                lr: a.lr,
-                head_lr: a.head_lr,
-                momentum: a.momentum,
-                warmup_epochs: a.warmup_epochs,
-                weight_decay: a.weight_decay,
-                label_smoothing: a.label_smoothing,
-                dropout: a.dropout,
-                freeze_blocks: a.freeze_blocks,
-                patience: a.patience,
-                shuffle: !a.no_shuffle,
-                seed: a.data.seed,
-                augment: a.augment.clone(),
-                max_batches: a.max_batches,
-                budget_minutes: 0.0,
-                no_pet_weight: a.no_pet_weight,
-                animal_weight: a.animal_weight,
-                teacher: a.teacher.clone(),
-                distill_weight: if a.teacher.is_some() { a.distill_weight } else { 0.0 },
-                distill_temperature: a.distill_temperature,
+        family: a.model,
+        input_size: a.data.input_size,
+        head_epochs: if a.model == Family::EffnetLite0 { a.head_epochs } else { 0 },
+        epochs: a.epochs,
+        batch_size: a.batch_size,
+        optimizer: a.optimizer,
+        lr: a.lr,
+        head_lr: a.head_lr,
+        momentum: a.momentum,
+        warmup_epochs: a.warmup_epochs,
+        weight_decay: a.weight_decay,
+        label_smoothing: a.label_smoothing,
+        dropout: a.dropout,
+        freeze_blocks: a.freeze_blocks,
+        patience: a.patience,
+        shuffle: !a.no_shuffle,
+        seed: a.data.seed,
+        augment: a.augment.clone(),
+        max_batches: a.max_batches,
+        budget_minutes: 0.0,
+        no_pet_weight: a.no_pet_weight,
+        animal_weight: a.animal_weight,
+        teacher: a.teacher.clone(),
+        distill_weight: if a.teacher.is_some() { a.distill_weight } else { 0.0 },
+        distill_temperature: a.distill_temperature,
     }
     .with_budget(a.budget)
 }
@@ -333,7 +333,8 @@ fn main() -> Result<()> {
                 "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
                 "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
             });
-            let args = petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, training, skip_int8, int8_activations };
+            let args =
+                petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, training, skip_int8, int8_activations };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
@@ -379,14 +380,24 @@ fn main() -> Result<()> {
                 for (l, z) in items.iter().zip(&logits) {
                     let p = petcam_trainer::metrics::softmax(z, t);
                     let top = petcam_trainer::metrics::argmax(&p[..breeds]);
-                    println!("{}", serde_json::json!({"path": l.sample.path, "label": labels[l.sample.label], "breed": labels[top], "probability": p[top], "pet_score": if n_out > breeds { 1.0 - p[breeds] } else { 1.0 }}));
+                    println!(
+                        "{}",
+                        serde_json::json!({"path": l.sample.path, "label": labels[l.sample.label], "breed": labels[top], "probability": p[top], "pet_score": if n_out > breeds { 1.0 - p[breeds] } else { 1.0 }})
+                    );
                 }
             }
             let pets: Vec<usize> = (0..items.len()).filter(|&i| items[i].sample.label < breeds).collect();
             let pl: Vec<Vec<f32>> = pets.iter().map(|&i| logits[i].clone()).collect();
             let ll: Vec<usize> = pets.iter().map(|&i| items[i].sample.label).collect();
             let r = petcam_trainer::metrics::breed_report(&pl, &ll, breeds, t);
-            println!("{split:?}: {} pet photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE(15 bins, T={t:.3}) {:.2}%", r.n, 100.0 * r.top1, 100.0 * r.top5, 100.0 * r.mean_per_class, 100.0 * r.ece);
+            println!(
+                "{split:?}: {} pet photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE(15 bins, T={t:.3}) {:.2}%",
+                r.n,
+                100.0 * r.top1,
+                100.0 * r.top5,
+                100.0 * r.mean_per_class,
+                100.0 * r.ece
+            );
             for kind in ["jpg-orig", "squashed"] {
                 let sel: Vec<usize> = (0..pets.len()).filter(|&k| items[pets[k]].sample.kind.contains(kind)).collect();
                 if !sel.is_empty() {
@@ -428,7 +439,14 @@ fn main() -> Result<()> {
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             samples.retain(|s| s.split != Split::Train);
             let items = images::decode_all(samples, data.input_size)?.items;
-            let bb = if no_imagenet { None } else { Some(match bb { Some(p) => p, None => default_backbone()? }) };
+            let bb = if no_imagenet {
+                None
+            } else {
+                Some(match bb {
+                    Some(p) => p,
+                    None => default_backbone()?,
+                })
+            };
             let rule = match keep_pets {
                 Some(r) => petcam_trainer::nopet::Rule::KeepPets(r),
                 None => petcam_trainer::nopet::Rule::MaxFalseBreed(max_false_breed),
@@ -436,7 +454,10 @@ fn main() -> Result<()> {
             petcam_trainer::nopet::compare(&items, &model, bb.as_deref(), rule, &out)?;
         }
         Cmd::CheckBackbone { backbone: bb, data: root, count, input_size } => {
-            let path = match bb { Some(p) => p, None => default_backbone()? };
+            let path = match bb {
+                Some(p) => p,
+                None => default_backbone()?,
+            };
             let (arch, w) = backbone::load_imagenet(&path, input_size as usize)?;
             let mut samples: Vec<_> = data::load(&[root], 0.0, 1)?.into_iter().filter(|s| s.split == Split::Test && s.oxford).collect();
             samples.truncate(count);
@@ -485,7 +506,10 @@ fn main() -> Result<()> {
             let (arch, weights) = match (&a.init, a.model) {
                 (Some(p), family) => load_init(p, family, classes, size)?,
                 (None, Family::EffnetLite0) => {
-                    let path = match &a.backbone { Some(p) => p.clone(), None => default_backbone()? };
+                    let path = match &a.backbone {
+                        Some(p) => p.clone(),
+                        None => default_backbone()?,
+                    };
                     backbone::with_new_head(&path, size, classes, a.dropout, a.data.seed)?
                 }
                 (None, Family::SeedCnn) => {

@@ -26,7 +26,11 @@ pub fn fit_temperature(logits: &[Vec<f32>], labels: &[usize]) -> f32 {
     let g = (5f64.sqrt() - 1.0) / 2.0;
     let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
     for _ in 0..60 {
-        if f(c) < f(d) { b = d } else { a = c }
+        if f(c) < f(d) {
+            b = d
+        } else {
+            a = c
+        }
         c = b - g * (b - a);
         d = a + g * (b - a);
     }
@@ -178,7 +182,13 @@ mod tests {
             let z = vec![rnd() * 2.0, rnd() * 2.0, rnd() * 2.0];
             let p = softmax(&z, 1.0);
             let u = rnd();
-            let l = if u < p[0] { 0 } else if u < p[0] + p[1] { 1 } else { 2 };
+            let l = if u < p[0] {
+                0
+            } else if u < p[0] + p[1] {
+                1
+            } else {
+                2
+            };
             logits.push(z.iter().map(|v| v * 3.0).collect());
             labels.push(l);
         }

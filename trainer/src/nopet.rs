@@ -30,7 +30,11 @@ pub fn approaches(has_no_pet: bool) -> Vec<Approach> {
     ];
     if has_no_pet {
         v.insert(0, Approach { name: "no-pet class", how: "1 - P(no pet) of the 38-way softmax (shipped)", score: |z, t| 1.0 - softmax(z, t)[breeds()] });
-        v.push(Approach { name: "top breed (38-way)", how: "max breed probability in the 38-way softmax = P(pet) x P(breed | pet)", score: |z, t| softmax(z, t)[..breeds()].iter().cloned().fold(0.0, f32::max) });
+        v.push(Approach {
+            name: "top breed (38-way)",
+            how: "max breed probability in the 38-way softmax = P(pet) x P(breed | pet)",
+            score: |z, t| softmax(z, t)[..breeds()].iter().cloned().fold(0.0, f32::max),
+        });
     }
     v
 }
@@ -397,7 +401,8 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     let logits: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.iter().map(|l| c.logits(&petcam::preprocess::to_input(&l.image, size))).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
     let labels: Vec<usize> = sets[2].iter().map(|l| l.sample.label).collect();
     let right = correct(&logits[2], &labels);
-    let mut scored: Vec<(String, [Vec<f32>; 4])> = approaches(has_no_pet).iter().map(|a| (format!("{} ({})", a.name, a.how), [0, 1, 2, 3].map(|k| logits[k].iter().map(|z| (a.score)(z, t)).collect()))).collect();
+    let mut scored: Vec<(String, [Vec<f32>; 4])> =
+        approaches(has_no_pet).iter().map(|a| (format!("{} ({})", a.name, a.how), [0, 1, 2, 3].map(|k| logits[k].iter().map(|z| (a.score)(z, t)).collect()))).collect();
     if let Some(bb) = backbone {
         // The untouched ImageNet classifier as a second pass: what keeping its head alive would give.
         let (arch, w) = crate::model::backbone::load_imagenet(bb, size as usize).with_context(|| bb.display().to_string())?;
@@ -441,7 +446,13 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     // Which no-pet test photos pass under the first (shipped) approach.
     let first = &scored[0].1;
     let th = outcomes[0].threshold;
-    let mut offenders: Vec<(f32, String, String)> = sets[3].iter().zip(&first[3]).zip(&logits[3]).filter(|((_, s), _)| **s >= th).map(|((l, s), z)| (*s, l.sample.kind.clone(), petcam::labels::BREEDS[argmax(&z[..breeds()])].to_string())).collect();
+    let mut offenders: Vec<(f32, String, String)> = sets[3]
+        .iter()
+        .zip(&first[3])
+        .zip(&logits[3])
+        .filter(|((_, s), _)| **s >= th)
+        .map(|((l, s), z)| (*s, l.sample.kind.clone(), petcam::labels::BREEDS[argmax(&z[..breeds()])].to_string()))
+        .collect();
     offenders.sort_by(|a, b| b.0.total_cmp(&a.0));
     let scenes_of = |k: usize| -> Vec<Option<crate::data::Scene>> { sets[k].iter().map(|l| l.sample.scene).collect() };
     let (val_scenes, test_scenes) = (scenes_of(1), scenes_of(3));
@@ -463,7 +474,18 @@ pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbon
     println!("| approach | threshold | test false-breed (95% interval) | test pet recall (95% interval) | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
     let pct = |(lo, hi): (f32, f32)| format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
     for o in &outcomes {
-        println!("| {} | {:.4} | {:.2}% ({}) | {:.2}% ({}) | {:.2}% | {:.2} | {:.2}% |", o.approach, o.threshold, 100.0 * o.false_breed, pct(o.false_breed_ci), 100.0 * o.pet_recall, pct(o.pet_recall_ci), 100.0 * o.top1_among_passing, 100.0 * o.top1_lost, 100.0 * o.recall_at_2pct_test);
+        println!(
+            "| {} | {:.4} | {:.2}% ({}) | {:.2}% ({}) | {:.2}% | {:.2} | {:.2}% |",
+            o.approach,
+            o.threshold,
+            100.0 * o.false_breed,
+            pct(o.false_breed_ci),
+            100.0 * o.pet_recall,
+            pct(o.pet_recall_ci),
+            100.0 * o.top1_among_passing,
+            100.0 * o.top1_lost,
+            100.0 * o.recall_at_2pct_test
+        );
     }
     println!("\nno-pet photos shown a breed under `{}`, by what they show (val sets the threshold, test judges it):", outcomes[0].approach);
     println!("| group | val photos | val passing | test photos | test passing | test false-breed (95% interval) |\n|---|---|---|---|---|---|");

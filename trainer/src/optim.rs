@@ -1,9 +1,9 @@
 //! Optimisers: burn's Adam and SGD (+momentum), and NAdam and Adadelta (not in burn 0.22),
 //! written against burn's per-tensor [`Optimizer`] trait; plus the learning-rate schedule.
 
-use burn::optim::momentum::MomentumConfig;
-use burn::optim::{AdaptiveMomentumState, AdamConfig, ModuleOptimizer, Optimizer, SgdConfig};
 use burn::optim::decay::WeightDecayConfig;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{AdamConfig, AdaptiveMomentumState, ModuleOptimizer, Optimizer, SgdConfig};
 use burn::tensor::{Device, Tensor};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, clap::ValueEnum)]
@@ -19,10 +19,7 @@ pub fn build(kind: OptimizerKind, weight_decay: f32, momentum: f64) -> ModuleOpt
     let wd = (weight_decay > 0.0).then(|| WeightDecayConfig::new(weight_decay));
     match kind {
         OptimizerKind::Adam => AdamConfig::new().with_epsilon(1e-7).with_weight_decay(wd).init(),
-        OptimizerKind::Sgd => SgdConfig::new()
-            .with_weight_decay(wd)
-            .with_momentum((momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(0.0)))
-            .init(),
+        OptimizerKind::Sgd => SgdConfig::new().with_weight_decay(wd).with_momentum((momentum > 0.0).then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(0.0))).init(),
         OptimizerKind::Nadam => ModuleOptimizer::from(Nadam { beta_1: 0.9, beta_2: 0.999, eps: 1e-7, weight_decay }),
         OptimizerKind::Adadelta => ModuleOptimizer::from(Adadelta { rho: 0.95, eps: 1e-7, weight_decay }),
     }

@@ -32,12 +32,7 @@ pub fn curves(path: &Path, title: &str, runs: &[(String, Vec<EpochLog>)], with_t
     let max_loss = runs.iter().flat_map(|r| r.1.iter().flat_map(|l| [l.train_loss, l.val_loss])).filter(|v| v.is_finite()).fold(0.5f32, f32::max);
     for (area, is_acc) in [(left, true), (right, false)] {
         let (ymax, label) = if is_acc { (1.0, "accuracy") } else { (max_loss * 1.05, "loss") };
-        let mut chart = ChartBuilder::on(&area)
-            .margin(15)
-            .x_label_area_size(35)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.5f32..max_epoch + 0.5, 0f32..ymax)
-            .map_err(e)?;
+        let mut chart = ChartBuilder::on(&area).margin(15).x_label_area_size(35).y_label_area_size(50).build_cartesian_2d(0.5f32..max_epoch + 0.5, 0f32..ymax).map_err(e)?;
         chart.configure_mesh().x_desc("epoch").y_desc(label).label_style(("sans-serif", 14)).draw().map_err(e)?;
         for (i, (name, logs)) in runs.iter().enumerate() {
             let colour = Palette99::pick(i).to_rgba();
@@ -106,13 +101,7 @@ pub fn reliability(path: &Path, title: &str, series: &[(String, Vec<(f32, f32, u
     init_font();
     let root = BitMapBackend::new(path, (600, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(35)
-        .y_label_area_size(45)
-        .build_cartesian_2d(0f32..1f32, 0f32..1f32)
-        .map_err(e)?;
+    let mut chart = ChartBuilder::on(&root).caption(title, ("sans-serif", 20)).margin(15).x_label_area_size(35).y_label_area_size(45).build_cartesian_2d(0f32..1f32, 0f32..1f32).map_err(e)?;
     chart.configure_mesh().x_desc("confidence").y_desc("accuracy").label_style(("sans-serif", 14)).draw().map_err(e)?;
     chart.draw_series(LineSeries::new(vec![(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4))).map_err(e)?.label("perfect").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
     for (i, (name, bins)) in series.iter().enumerate() {
@@ -134,19 +123,17 @@ pub fn pet_threshold(path: &Path, title: &str, curve: &[(f32, f32, f32)], chosen
     init_font();
     let root = BitMapBackend::new(path, (700, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(35)
-        .y_label_area_size(45)
-        .build_cartesian_2d(0f32..1f32, 0f32..1.02f32)
-        .map_err(e)?;
+    let mut chart = ChartBuilder::on(&root).caption(title, ("sans-serif", 20)).margin(15).x_label_area_size(35).y_label_area_size(45).build_cartesian_2d(0f32..1f32, 0f32..1.02f32).map_err(e)?;
     chart.configure_mesh().x_desc("pet-score threshold").y_desc("rate").label_style(("sans-serif", 14)).draw().map_err(e)?;
     let fb: Vec<(f32, f32)> = curve.iter().map(|c| (c.0, c.1)).collect();
     let rec: Vec<(f32, f32)> = curve.iter().map(|c| (c.0, c.2)).collect();
     chart.draw_series(LineSeries::new(fb, RED.stroke_width(2))).map_err(e)?.label("false-breed rate (no-pet photos)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], RED.stroke_width(2)));
     chart.draw_series(LineSeries::new(rec, BLUE.stroke_width(2))).map_err(e)?.label("pet recall (pet photos)").legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(2)));
-    chart.draw_series(LineSeries::new(vec![(chosen, 0.0), (chosen, 1.0)], BLACK.mix(0.5))).map_err(e)?.label(format!("chosen {chosen:.3}")).legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
+    chart
+        .draw_series(LineSeries::new(vec![(chosen, 0.0), (chosen, 1.0)], BLACK.mix(0.5)))
+        .map_err(e)?
+        .label(format!("chosen {chosen:.3}"))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.5)));
     chart.configure_series_labels().position(SeriesLabelPosition::MiddleRight).label_font(("sans-serif", 13)).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(e)?;
     root.present().map_err(e)?;
     Ok(())
@@ -157,13 +144,7 @@ pub fn pet_roc(path: &Path, title: &str, series: &[(String, Vec<(f32, f32)>)], t
     init_font();
     let root = BitMapBackend::new(path, (760, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f32..0.2f32, 0.5f32..1.005f32)
-        .map_err(e)?;
+    let mut chart = ChartBuilder::on(&root).caption(title, ("sans-serif", 20)).margin(15).x_label_area_size(40).y_label_area_size(50).build_cartesian_2d(0f32..0.2f32, 0.5f32..1.005f32).map_err(e)?;
     chart.configure_mesh().x_desc("false-breed rate on no-pet test photos").y_desc("pet recall on Oxford test pets").label_style(("sans-serif", 14)).draw().map_err(e)?;
     for (i, (name, pts)) in series.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
@@ -171,7 +152,11 @@ pub fn pet_roc(path: &Path, title: &str, series: &[(String, Vec<(f32, f32)>)], t
         pts.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         chart.draw_series(LineSeries::new(pts, colour.stroke_width(2))).map_err(e)?.label(name.clone()).legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], colour.stroke_width(2)));
     }
-    chart.draw_series(LineSeries::new(vec![(target, 0.5), (target, 1.0)], BLACK.mix(0.4))).map_err(e)?.label(format!("target {:.0}%", target * 100.0)).legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
+    chart
+        .draw_series(LineSeries::new(vec![(target, 0.5), (target, 1.0)], BLACK.mix(0.4)))
+        .map_err(e)?
+        .label(format!("target {:.0}%", target * 100.0))
+        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.mix(0.4)));
     chart.configure_series_labels().position(SeriesLabelPosition::LowerRight).label_font(("sans-serif", 13)).background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(e)?;
     root.present().map_err(e)?;
     Ok(())

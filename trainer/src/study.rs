@@ -43,9 +43,7 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
         "freeze-blocks" => cfg.freeze_blocks = f(value)? as usize,
         "weight-decay" => cfg.weight_decay = f(value)? as f32,
         "label-smoothing" => cfg.label_smoothing = f(value)? as f32,
-        "optimizer" => {
-            cfg.optimizer = <crate::optim::OptimizerKind as clap::ValueEnum>::from_str(value, true).map_err(|e| anyhow::anyhow!("optimizer: {e}"))?
-        }
+        "optimizer" => cfg.optimizer = <crate::optim::OptimizerKind as clap::ValueEnum>::from_str(value, true).map_err(|e| anyhow::anyhow!("optimizer: {e}"))?,
         "input-size" => cfg.input_size = f(value)? as u32,
         "no-pet-weight" => cfg.no_pet_weight = f(value)? as f32,
         "animal-weight" => cfg.animal_weight = f(value)? as f32,
@@ -58,7 +56,16 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
 pub fn combinations(axes: &[Axis]) -> Vec<Vec<(String, String)>> {
     let mut out: Vec<Vec<(String, String)>> = vec![vec![]];
     for a in axes {
-        out = out.into_iter().flat_map(|c| a.values.iter().map(move |v| { let mut c = c.clone(); c.push((a.name.clone(), v.clone())); c })).collect();
+        out = out
+            .into_iter()
+            .flat_map(|c| {
+                a.values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push((a.name.clone(), v.clone()));
+                    c
+                })
+            })
+            .collect();
     }
     out
 }
@@ -94,11 +101,21 @@ fn reset_peak_rss() {
 }
 
 fn peak_rss_mb() -> f32 {
-    std::fs::read_to_string("/proc/self/status").ok().and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f32>().ok())).map(|kb| kb / 1024.0).unwrap_or(0.0)
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f32>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
 }
 
 /// Runs the study into `out`. `make_init` builds the starting weights for an architecture.
-pub fn run(base: &TrainConfig, axes: &[Axis], data_for: &mut dyn FnMut(u32) -> Result<Vec<Loaded>>, make_init: &dyn Fn(&TrainConfig) -> Result<(Arch, Weights)>, out: &Path) -> Result<Vec<RunSummary>> {
+pub fn run(
+    base: &TrainConfig,
+    axes: &[Axis],
+    data_for: &mut dyn FnMut(u32) -> Result<Vec<Loaded>>,
+    make_init: &dyn Fn(&TrainConfig) -> Result<(Arch, Weights)>,
+    out: &Path,
+) -> Result<Vec<RunSummary>> {
     std::fs::create_dir_all(out)?;
     let mut summaries = vec![];
     for combo in combinations(axes) {

@@ -323,7 +323,11 @@ pub fn train_with_teacher(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[
     let total_epochs = cfg.head_epochs + cfg.epochs;
     let steps_per_epoch = {
         let n = train_idx.len().div_ceil(cfg.batch_size);
-        if cfg.max_batches > 0 { n.min(cfg.max_batches) } else { n }
+        if cfg.max_batches > 0 {
+            n.min(cfg.max_batches)
+        } else {
+            n
+        }
     };
     let frozen_ft = frozen_node_index(&arch, cfg.freeze_blocks);
     // Frozen-backbone features of the training photos and, per row, the photo's index in `data`.

@@ -25,13 +25,21 @@ fn fixture(root: &Path) {
         for n in 1..=24 {
             let img = RgbImage::from_fn(48 + n, 40, |x, y| {
                 let inside = ((x as i32 - 24).pow(2) + (y as i32 - 20).pow(2)) < 150 + (n as i32 * 3);
-                if inside { Rgb(colour) } else { Rgb([(x * 3 + n * 5) as u8, (y * 4) as u8, 128]) }
+                if inside {
+                    Rgb(colour)
+                } else {
+                    Rgb([(x * 3 + n * 5) as u8, (y * 4) as u8, 128])
+                }
             });
             let name = format!("{b}_{n}");
             img.save(root.join("pets/images").join(format!("{name}.jpg"))).unwrap();
             let line = format!("{name} {id} 1 1\n");
             list.push_str(&line);
-            if n > 20 { test.push_str(&line) } else { trainval.push_str(&line) }
+            if n > 20 {
+                test.push_str(&line)
+            } else {
+                trainval.push_str(&line)
+            }
         }
     }
     std::fs::write(root.join("pets/annotations/list.txt"), list).unwrap();
@@ -70,10 +78,31 @@ fn train_export_reload_agree() {
     let arch = arch::seed_cnn(size as usize, data::labels().len(), 0.1);
     let w0 = init::random(&arch, 3);
     let cfg = TrainConfig {
-        family: arch.family, input_size: size, head_epochs: 0, epochs: 3, batch_size: 16, optimizer: OptimizerKind::Adam,
-        lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none().scaled(0.0), max_batches: 0, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
-        teacher: None, distill_weight: 0.0, distill_temperature: 1.0,
+        family: arch.family,
+        input_size: size,
+        head_epochs: 0,
+        epochs: 3,
+        batch_size: 16,
+        optimizer: OptimizerKind::Adam,
+        lr: 3e-3,
+        head_lr: 1e-3,
+        momentum: 0.9,
+        warmup_epochs: 0.0,
+        weight_decay: 0.0,
+        label_smoothing: 0.0,
+        dropout: 0.1,
+        freeze_blocks: 0,
+        patience: 0,
+        shuffle: true,
+        seed: 1,
+        augment: AugmentConfig::none().scaled(0.0),
+        max_batches: 0,
+        budget_minutes: 0.0,
+        no_pet_weight: 1.0,
+        animal_weight: 1.0,
+        teacher: None,
+        distill_weight: 0.0,
+        distill_temperature: 1.0,
     };
     let out = root.join("run");
     let outcome = train::train(&cfg, arch.clone(), w0.clone(), &items, &out, false).unwrap();
@@ -112,8 +141,16 @@ fn train_export_reload_agree() {
     // Export f32 and check it with tract.
     let models = root.join("models");
     let args = report::ExportArgs {
-        weights: out.join("best.bin"), out_dir: models.clone(), name: "tiny".into(), calib_images: 16, max_false_breed: 0.1, keep_pets: None,
-        confidence_threshold: 0.25, training: serde_json::json!({"fixture": true}), skip_int8: true, int8_activations: onnx::ActQuant::Relu,
+        weights: out.join("best.bin"),
+        out_dir: models.clone(),
+        name: "tiny".into(),
+        calib_images: 16,
+        max_false_breed: 0.1,
+        keep_pets: None,
+        confidence_threshold: 0.25,
+        training: serde_json::json!({"fixture": true}),
+        skip_int8: true,
+        int8_activations: onnx::ActQuant::Relu,
     };
     let ex = report::export(&args, &items).unwrap();
     assert!(ex.variants[0].tract_top1_agreement >= 0.98);
@@ -204,10 +241,31 @@ fn a_study_runs_every_combination_and_resumes() {
     let size = 32;
     let items = fixture_images(&root, size).items;
     let base = TrainConfig {
-        family: arch::Family::SeedCnn, input_size: size, head_epochs: 0, epochs: 2, batch_size: 16, optimizer: OptimizerKind::Adam,
-        lr: 3e-3, head_lr: 1e-3, momentum: 0.9, warmup_epochs: 0.0, weight_decay: 0.0, label_smoothing: 0.0, dropout: 0.1,
-        freeze_blocks: 0, patience: 0, shuffle: true, seed: 1, augment: AugmentConfig::none(), max_batches: 3, budget_minutes: 0.0, no_pet_weight: 1.0, animal_weight: 1.0,
-        teacher: None, distill_weight: 0.0, distill_temperature: 1.0,
+        family: arch::Family::SeedCnn,
+        input_size: size,
+        head_epochs: 0,
+        epochs: 2,
+        batch_size: 16,
+        optimizer: OptimizerKind::Adam,
+        lr: 3e-3,
+        head_lr: 1e-3,
+        momentum: 0.9,
+        warmup_epochs: 0.0,
+        weight_decay: 0.0,
+        label_smoothing: 0.0,
+        dropout: 0.1,
+        freeze_blocks: 0,
+        patience: 0,
+        shuffle: true,
+        seed: 1,
+        augment: AugmentConfig::none(),
+        max_batches: 3,
+        budget_minutes: 0.0,
+        no_pet_weight: 1.0,
+        animal_weight: 1.0,
+        teacher: None,
+        distill_weight: 0.0,
+        distill_temperature: 1.0,
     };
     let axes: Vec<petcam_trainer::study::Axis> = vec!["optimizer=adam,sgd".parse().unwrap()];
     let out = root.join("out");

@@ -50,7 +50,13 @@ fn value_info(name: &str, dims: &[Option<usize>]) -> pb::ValueInfoProto {
     use pb::tensor_shape_proto::{dimension::Value, Dimension};
     let dim = dims
         .iter()
-        .map(|d| Dimension { value: Some(match d { Some(v) => Value::DimValue(*v as i64), None => Value::DimParam("N".into()) }), ..Default::default() })
+        .map(|d| Dimension {
+            value: Some(match d {
+                Some(v) => Value::DimValue(*v as i64),
+                None => Value::DimParam("N".into()),
+            }),
+            ..Default::default()
+        })
         .collect();
     pb::ValueInfoProto {
         name: name.into(),
@@ -189,7 +195,10 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
             }
             Node::Conv(c) => {
                 let l = &w.layers[layer];
-                let input = match ranges { Some(r) => b.qdq(&x, r[layer], only_unsigned), None => x.clone() };
+                let input = match ranges {
+                    Some(r) => b.qdq(&x, r[layer], only_unsigned),
+                    None => x.clone(),
+                };
                 layer += 1;
                 let wn = b.weight("conv_w", &l.shape, &l.weight, int8);
                 let bn = b.fresh("conv_b");

@@ -225,50 +225,50 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let mut int8_error = None;
     if !args.skip_int8 {
         let mut int8 = || -> Result<VariantFigures> {
-        let calib: Vec<image::RgbImage> = data
-            .iter()
-            .filter(|l| l.sample.split == Split::Train)
-            .step_by((data.len() / args.calib_images.max(1)).max(1))
-            .take(args.calib_images)
-            .map(|l| preprocess::centre_crop_resize(&l.image, size))
-            .collect();
-        if calib.is_empty() {
-            bail!("no training images to calibrate int8 activations");
-        }
-        // Range of every Conv/Gemm input over the calibration set (min/max, as ORT's MinMax).
-        let mut ranges: Vec<Range> = vec![];
-        for chunk in calib.chunks(32) {
-            let refs: Vec<&image::RgbImage> = chunk.iter().collect();
-            let r = net.input_ranges(train::batch_tensor(&refs, size, &device));
-            if ranges.is_empty() {
-                ranges = r.iter().map(|_| Range { min: f32::MAX, max: f32::MIN }).collect();
+            let calib: Vec<image::RgbImage> = data
+                .iter()
+                .filter(|l| l.sample.split == Split::Train)
+                .step_by((data.len() / args.calib_images.max(1)).max(1))
+                .take(args.calib_images)
+                .map(|l| preprocess::centre_crop_resize(&l.image, size))
+                .collect();
+            if calib.is_empty() {
+                bail!("no training images to calibrate int8 activations");
             }
-            for (acc, (lo, hi)) in ranges.iter_mut().zip(r) {
-                acc.min = acc.min.min(lo);
-                acc.max = acc.max.max(hi);
+            // Range of every Conv/Gemm input over the calibration set (min/max, as ORT's MinMax).
+            let mut ranges: Vec<Range> = vec![];
+            for chunk in calib.chunks(32) {
+                let refs: Vec<&image::RgbImage> = chunk.iter().collect();
+                let r = net.input_ranges(train::batch_tensor(&refs, size, &device));
+                if ranges.is_empty() {
+                    ranges = r.iter().map(|_| Range { min: f32::MAX, max: f32::MIN }).collect();
+                }
+                for (acc, (lo, hi)) in ranges.iter_mut().zip(r) {
+                    acc.min = acc.min.min(lo);
+                    acc.max = acc.max.max(hi);
+                }
             }
-        }
-        meta.name = format!("{}-int8", args.name);
-        meta.precision = "int8".into();
-        let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
-        let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
-        let tc8 = TractClassifier::from_bytes(&bytes, &int8_path)?;
-        let tract_int8 = tract_logits(&tc8, &all_test)?;
-        let (agree8, maxd8) = agreement(&tract_f32, &tract_int8);
-        eprintln!("int8 ONNX vs f32 ONNX (both in tract): top-1 agreement {agree8:.4}, max |logit diff| {maxd8:.3}");
-        if agree8 < 0.98 {
-            bail!("int8 model agrees with f32 on only {:.1}% of test images (< 98%); int8 file not written", 100.0 * agree8);
-        }
-        let np = test.pets.len();
-        let mut fig = figures("int8", &arch, &test.pets, &tract_int8[..np], &tract_int8[np..], t, threshold);
-        fig.tract_top1_agreement = agree8;
-        fig.tract_max_abs_logit_diff = maxd8;
-        meta.metrics = metrics_json(&fig);
-        let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
-        fig.file_bytes = bytes.len();
-        std::fs::write(&int8_path, &bytes).with_context(|| format!("{}: cannot write", int8_path.display()))?;
-        files.push(int8_path);
-        Ok(fig)
+            meta.name = format!("{}-int8", args.name);
+            meta.precision = "int8".into();
+            let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
+            let tc8 = TractClassifier::from_bytes(&bytes, &int8_path)?;
+            let tract_int8 = tract_logits(&tc8, &all_test)?;
+            let (agree8, maxd8) = agreement(&tract_f32, &tract_int8);
+            eprintln!("int8 ONNX vs f32 ONNX (both in tract): top-1 agreement {agree8:.4}, max |logit diff| {maxd8:.3}");
+            if agree8 < 0.98 {
+                bail!("int8 model agrees with f32 on only {:.1}% of test images (< 98%); int8 file not written", 100.0 * agree8);
+            }
+            let np = test.pets.len();
+            let mut fig = figures("int8", &arch, &test.pets, &tract_int8[..np], &tract_int8[np..], t, threshold);
+            fig.tract_top1_agreement = agree8;
+            fig.tract_max_abs_logit_diff = maxd8;
+            meta.metrics = metrics_json(&fig);
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
+            fig.file_bytes = bytes.len();
+            std::fs::write(&int8_path, &bytes).with_context(|| format!("{}: cannot write", int8_path.display()))?;
+            files.push(int8_path);
+            Ok(fig)
         };
         match int8() {
             Ok(fig) => variants.push(fig),
@@ -290,11 +290,13 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     if has_no_pet && !test.no_pets.is_empty() {
         let ps: Vec<f32> = pet_logits.iter().map(|z| metrics::pet_score(z, NO_PET_LABEL, t)).collect();
         let ns: Vec<f32> = nopet_logits.iter().map(|z| metrics::pet_score(z, NO_PET_LABEL, t)).collect();
-        let curve: Vec<(f32, f32, f32)> = (0..=200).map(|i| {
-            let th = i as f32 / 200.0;
-            let (fb, rec) = metrics::pet_rates(&ps, &ns, th);
-            (th, fb, rec)
-        }).collect();
+        let curve: Vec<(f32, f32, f32)> = (0..=200)
+            .map(|i| {
+                let th = i as f32 / 200.0;
+                let (fb, rec) = metrics::pet_rates(&ps, &ns, th);
+                (th, fb, rec)
+            })
+            .collect();
         plots::pet_threshold(&png("pet-threshold"), &format!("{}: pet / no-pet on test photos", args.name), &curve, threshold)?;
     }
     if let Some(dir) = args.weights.parent() {
@@ -316,8 +318,24 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
 /// Prints the figures of one variant as a short table.
 pub fn print(v: &VariantFigures) {
     let b = &v.breed_all;
-    println!("[{}] Oxford test: {} photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE {:.2}% (uncalibrated {:.2}%)", v.variant, b.n, 100.0 * b.top1, 100.0 * b.top5, 100.0 * b.mean_per_class, 100.0 * b.ece, 100.0 * v.ece_uncalibrated);
-    println!("[{}]   jpg-orig: {} photos top-1 {:.2}%   squashed: {} photos top-1 {:.2}%", v.variant, v.breed_jpg_orig.n, 100.0 * v.breed_jpg_orig.top1, v.breed_squashed.n, 100.0 * v.breed_squashed.top1);
+    println!(
+        "[{}] Oxford test: {} photos  top-1 {:.2}%  top-5 {:.2}%  mean per-class {:.2}%  ECE {:.2}% (uncalibrated {:.2}%)",
+        v.variant,
+        b.n,
+        100.0 * b.top1,
+        100.0 * b.top5,
+        100.0 * b.mean_per_class,
+        100.0 * b.ece,
+        100.0 * v.ece_uncalibrated
+    );
+    println!(
+        "[{}]   jpg-orig: {} photos top-1 {:.2}%   squashed: {} photos top-1 {:.2}%",
+        v.variant,
+        v.breed_jpg_orig.n,
+        100.0 * v.breed_jpg_orig.top1,
+        v.breed_squashed.n,
+        100.0 * v.breed_squashed.top1
+    );
     if let (Some(fb), Some(rec), Some(p)) = (v.false_breed_rate, v.pet_recall, v.top1_among_passing) {
         println!("[{}]   no-pet test: false-breed rate {:.2}%  pet recall {:.2}%  top-1 among passing pets {:.2}%", v.variant, 100.0 * fb, 100.0 * rec, 100.0 * p);
     }

@@ -30,7 +30,10 @@ pub struct ConvSpec {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Node {
     /// `x * scale + shift` on every value (input normalisation).
-    Affine { scale: f32, shift: f32 },
+    Affine {
+        scale: f32,
+        shift: f32,
+    },
     Conv(ConvSpec),
     /// Remember the current tensor for a later [`Node::AddSaved`].
     Save,
@@ -44,7 +47,11 @@ pub enum Node {
     Flatten,
     /// Dropout with this drop probability during training; identity otherwise.
     Dropout(f32),
-    Dense { cin: usize, cout: usize, act: Act },
+    Dense {
+        cin: usize,
+        cout: usize,
+        act: Act,
+    },
 }
 
 /// Which family an [`Arch`] belongs to.
@@ -164,8 +171,7 @@ pub fn same_padding(size: usize, kernel: usize, stride: usize) -> (usize, usize)
 /// EfficientNet-Lite0: stem, 16 MBConv blocks (no squeeze-excite), 1280-wide head, `classes` outputs.
 pub fn effnet_lite0(input_size: usize, classes: usize, dropout: f32) -> Arch {
     // (repeats, kernel, stride, expand, out channels) per stage, from the reference implementation.
-    const STAGES: [(usize, usize, usize, usize, usize); 7] =
-        [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)];
+    const STAGES: [(usize, usize, usize, usize, usize); 7] = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80), (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)];
     let mut nodes = vec![Node::Affine { scale: 2.0, shift: -1.0 }];
     let mut size = input_size;
     let conv = |nodes: &mut Vec<Node>, size: &mut usize, cin, cout, k, s, groups, act| {
@@ -209,8 +215,17 @@ pub fn seed_cnn(input_size: usize, classes: usize, dropout: f32) -> Arch {
     let s1 = (input_size - 2) / 2;
     let s2 = (s1 - 2) / 2;
     let s3 = s2 - 2;
-    let nodes = vec![c(3, 32), Node::MaxPool2, c(32, 64), Node::MaxPool2, c(64, 64), Node::Flatten, Node::Dropout(dropout),
-        Node::Dense { cin: 64 * s3 * s3, cout: 64, act: Act::Relu }, Node::Dense { cin: 64, cout: classes, act: Act::None }];
+    let nodes = vec![
+        c(3, 32),
+        Node::MaxPool2,
+        c(32, 64),
+        Node::MaxPool2,
+        c(64, 64),
+        Node::Flatten,
+        Node::Dropout(dropout),
+        Node::Dense { cin: 64 * s3 * s3, cout: 64, act: Act::Relu },
+        Node::Dense { cin: 64, cout: classes, act: Act::None },
+    ];
     Arch { family: Family::SeedCnn, input_size, nodes, head_start: 5 }
 }
 
