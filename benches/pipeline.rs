@@ -3,10 +3,10 @@
 //! inference. `cargo bench -p petcam`; figures in docs/PERFORMANCE.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use petcam::classifier::{Classifier, Scores, TractClassifier};
+use petcam::classifier::{Scores, TractClassifier};
 use petcam::decision::{Decider, DecisionConfig};
 use petcam::frame::{self, Frame, PixelFormat};
-use petcam::preprocess;
+use petcam::pipeline::{Pipeline, Preprocessor, StageTimes};
 use petcam::ui::{render, Canvas, Overlay, Screen};
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -37,18 +37,23 @@ fn stages(c: &mut Criterion) {
     let mjpeg = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: frame::encode_jpeg(&img, 85), timestamp_ms: 0 };
     c.bench_function("yuyv_640x480_to_rgb", |b| b.iter(|| frame::to_rgb(black_box(&yuyv)).unwrap()));
     c.bench_function("mjpeg_640x480_decode", |b| b.iter(|| frame::to_rgb(black_box(&mjpeg)).unwrap()));
-    c.bench_function("crop_resize_to_96_chw", |b| b.iter(|| preprocess::to_input(black_box(&img), 96)));
-    let input = preprocess::to_input(&img, 96);
+    let mut pre = Preprocessor::new(96);
+    c.bench_function("locate_crop_resize_to_96_chw", |b| b.iter(|| pre.prepare(black_box(&img), &mut StageTimes::default()).1.len()));
+    // Each model gets the input its own metadata asks for (the 128 px model a 128 px crop).
     for (name, path) in models() {
-        let mut m = TractClassifier::load(&path).unwrap();
-        c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
+        let mut p = Pipeline::new(TractClassifier::load(&path).unwrap());
+        let input = p.preprocessor().prepare(&img, &mut StageTimes::default()).1.to_vec();
+        let m = p.classifier();
+        c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.logits(black_box(&input)).unwrap()));
     }
     // tract parallelises its matrix products when given threads (feature `threads`); the kiosk uses one.
     #[cfg(feature = "threads")]
     if let Some((name, path)) = models().into_iter().find(|(n, _)| n.ends_with("f32")) {
-        let mut m = TractClassifier::load(&path).unwrap();
+        let mut p = Pipeline::new(TractClassifier::load(&path).unwrap());
+        let input = p.preprocessor().prepare(&img, &mut StageTimes::default()).1.to_vec();
         petcam::classifier::set_threads(2).unwrap();
-        c.bench_function(&format!("inference_{name}_2_threads"), |b| b.iter(|| m.classify(black_box(&input)).unwrap()));
+        let m = p.classifier();
+        c.bench_function(&format!("inference_{name}_2_threads"), |b| b.iter(|| m.logits(black_box(&input)).unwrap()));
         petcam::classifier::set_threads(1).unwrap();
     }
     let probs: Vec<f32> = (0..38).map(|i| if i == 4 { 0.8 } else { 0.2 / 37.0 }).collect();
@@ -59,17 +64,17 @@ fn stages(c: &mut Criterion) {
     let screen = Screen::Breed { name: "Beagle".into(), probability: 0.98, top: vec![("Beagle".into(), 0.98), ("Basset Hound".into(), 0.01), ("Pug".into(), 0.005)] };
     let overlay = Overlay { preview: Some(img.clone()), fps: Some(10.0) };
     c.bench_function("render_breed_screen_240x240", |b| b.iter(|| render(&mut canvas, black_box(&screen), black_box(&overlay))));
-    if let Some((name, path)) = models().into_iter().find(|(n, _)| n.ends_with("f32")) {
-        let mut m = TractClassifier::load(&path).unwrap();
-        let mut d = Decider::new(DecisionConfig::default(), m.metadata().no_pet_index());
+    // The whole frame as the kiosk handles it: decode, locate, preprocess, classify, decide, draw.
+    for (name, path) in models().into_iter().filter(|(n, _)| n.ends_with("f32")) {
+        let mut p = Pipeline::new(TractClassifier::load(&path).unwrap());
+        let mut d = Decider::new(DecisionConfig::default(), p.metadata().no_pet_index());
+        let labels = p.metadata().labels.clone();
         c.bench_function(&format!("end_to_end_mjpeg_frame_{name}"), |b| {
             b.iter(|| {
-                let rgb = frame::to_rgb(black_box(&mjpeg)).unwrap();
-                let x = preprocess::to_input(&rgb, 96);
-                let s = m.classify(&x).unwrap();
-                let dec = d.update(&s);
-                let screen = petcam::kiosk::screen_for(&dec, &m.metadata().labels.clone());
-                render(&mut canvas, &screen, &Overlay { preview: Some(rgb), fps: Some(10.0) });
+                let a = p.analyse_frame(black_box(&mjpeg), &mut StageTimes::default()).unwrap();
+                let dec = d.update(&a.scores);
+                let screen = petcam::kiosk::screen_for(&dec, &labels);
+                render(&mut canvas, &screen, &Overlay { preview: Some(a.rgb), fps: Some(10.0) });
             })
         });
     }

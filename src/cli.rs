@@ -44,6 +44,10 @@ pub enum Cmd {
         images: Vec<PathBuf>,
         #[command(flatten)]
         model: ModelArg,
+        /// Settings file (TOML): its model and [decision] settings apply. Default:
+        /// /etc/petcam.toml when it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Breeds listed per image.
         #[arg(long, default_value_t = 1)]
         top_k: usize,
@@ -55,7 +59,7 @@ pub enum Cmd {
     Run {
         #[command(flatten)]
         model: ModelArg,
-        /// Settings file (TOML); flags override it.
+        /// Settings file (TOML); flags override it. Default: /etc/petcam.toml when it exists.
         #[arg(long)]
         config: Option<PathBuf>,
         /// Camera device.
@@ -94,6 +98,10 @@ pub enum Cmd {
         dir: PathBuf,
         #[command(flatten)]
         model: ModelArg,
+        /// Settings file (TOML): its model and [decision] settings apply, so a replay decides as
+        /// the device does. Default: /etc/petcam.toml when it exists.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         screen: ScreenArgs,
         /// Play the recording in a loop.

@@ -99,10 +99,67 @@ pub struct FileConfig {
     pub decision: DecisionSection,
 }
 
+/// A settings file that cannot be used: names the file and, where it can, the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read config: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: bad config{}: {message}", key.as_ref().map(|k| format!(" at `{k}`")).unwrap_or_default())]
+    Invalid { path: PathBuf, key: Option<String>, message: String },
+}
+
 impl FileConfig {
-    pub fn load(path: &Path) -> Result<FileConfig, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: cannot read config: {e}", path.display()))?;
-        toml::from_str(&text).map_err(|e| format!("{}: bad config: {}", path.display(), e.to_string().trim()))
+    /// The settings file petcam reads when no `--config` is given, if it exists.
+    pub const SYSTEM_PATH: &'static str = "/etc/petcam.toml";
+
+    pub fn load(path: &Path) -> Result<FileConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses settings text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+        toml::from_str(text).map_err(|e: toml::de::Error| {
+            let key = e.span().and_then(|span| key_at(text, span.start));
+            ConfigError::Invalid { path: path.into(), key, message: e.message().trim().to_string() }
+        })
+    }
+
+    /// `explicit`, else [`Self::SYSTEM_PATH`] when it exists, else the defaults.
+    pub fn load_or_default(explicit: Option<&Path>) -> Result<FileConfig, ConfigError> {
+        match explicit {
+            Some(p) => Self::load(p),
+            None if Path::new(Self::SYSTEM_PATH).is_file() => Self::load(Path::new(Self::SYSTEM_PATH)),
+            None => Ok(FileConfig::default()),
+        }
+    }
+}
+
+/// The dotted key (`camera.width`) of the `key = value` line holding byte `offset` of `text`.
+fn key_at(text: &str, offset: usize) -> Option<String> {
+    let before = &text[..offset.min(text.len())];
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let line = text[line_start..].lines().next().unwrap_or("");
+    let key = line.split_once('=').map(|(k, _)| k.trim()).filter(|k| !k.is_empty() && !k.starts_with('['))?;
+    let section = before[..line_start].lines().rev().map(str::trim).find(|l| l.starts_with('[')).map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
+    Some(match section {
+        Some(s) => format!("{s}.{key}"),
+        None => key.to_string(),
+    })
+}
+
+impl DecisionSection {
+    /// The decision settings: this section's values, else the model's calibrated thresholds, else
+    /// the defaults.
+    pub fn resolve(&self, meta: &crate::metadata::ModelMetadata) -> crate::decision::DecisionConfig {
+        let d = crate::decision::DecisionConfig::default();
+        crate::decision::DecisionConfig {
+            window: self.window.unwrap_or(d.window),
+            pet_threshold: self.pet_threshold.unwrap_or(meta.pet_threshold),
+            pet_margin: self.pet_margin.unwrap_or(d.pet_margin),
+            confidence_threshold: self.confidence_threshold.unwrap_or(meta.confidence_threshold),
+            switch_margin: self.switch_margin.unwrap_or(d.switch_margin),
+        }
     }
 }
 
@@ -155,8 +212,28 @@ mod tests {
         let c = FileConfig::load(&p).unwrap();
         assert_eq!(c.camera.width, Some(320));
         std::fs::write(&p, "[camera]\nwidht = 320\n").unwrap();
-        let e = FileConfig::load(&p).unwrap_err();
+        let e = FileConfig::load(&p).unwrap_err().to_string();
         assert!(e.contains(&p.display().to_string()) && e.contains("widht"), "{e}");
         std::fs::remove_file(&p).ok();
+    }
+
+    #[test]
+    fn a_bad_value_names_the_file_and_the_dotted_key() {
+        let e = FileConfig::parse("display = \"none\"\n[camera]\ndevice = \"/dev/video0\"\nwidth = \"wide\"\n", Path::new("/etc/petcam.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("/etc/petcam.toml: bad config at `camera.width`:"), "{e}");
+        let e = FileConfig::parse("[decision]\nwindow = -3\n", Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.contains("at `decision.window`"), "{e}");
+        let e = FileConfig::load(Path::new("/nonexistent/petcam.toml")).unwrap_err().to_string();
+        assert!(e.starts_with("/nonexistent/petcam.toml: cannot read config:"), "{e}");
+    }
+
+    #[test]
+    fn decision_settings_fall_back_to_the_model_then_the_defaults() {
+        let meta = crate::metadata::tests::sample();
+        let file = DecisionSection { window: Some(9), ..Default::default() };
+        let d = file.resolve(&meta);
+        assert_eq!(d.window, 9);
+        assert_eq!((d.pet_threshold, d.confidence_threshold), (meta.pet_threshold, meta.confidence_threshold));
+        assert_eq!(d.switch_margin, crate::decision::DecisionConfig::default().switch_margin);
     }
 }

@@ -3,10 +3,10 @@
 //! drives one input path of the device the way the device does; none may panic, whatever the bytes.
 //! An `Err` is a correct answer to bad input; the error must name its source.
 
-use crate::classifier::{Classifier, TractClassifier};
-use crate::frame::{self, Frame, PixelFormat};
+use crate::classifier::TractClassifier;
+use crate::frame::{Frame, PixelFormat};
 use crate::metadata::ModelMetadata;
-use crate::preprocess;
+use crate::pipeline::{Pipeline, Preprocessor, StageTimes};
 use crate::source::{recording::Sidecar, stills};
 use std::path::Path;
 
@@ -36,9 +36,12 @@ pub fn yuyv_frame(data: &[u8]) -> Result<(), String> {
     frame_to_input(&Frame { format: PixelFormat::Yuyv, width, height, data: rest.to_vec(), timestamp_ms: 0 })
 }
 
+/// The device's path from frame bytes to the model input ([`Preprocessor`], 96 px).
 fn frame_to_input(f: &Frame) -> Result<(), String> {
-    let rgb = frame::to_rgb(f).map_err(|e| e.to_string())?;
-    let x = preprocess::to_input(&rgb, 96);
+    let mut p = Preprocessor::new(96);
+    let mut times = StageTimes::default();
+    let rgb = p.convert(f, &mut times).map_err(|e| e.to_string())?;
+    let (_, x) = p.prepare(&rgb, &mut times);
     assert_eq!(x.len(), 3 * 96 * 96);
     Ok(())
 }
@@ -58,12 +61,14 @@ pub fn image_file(data: &[u8]) -> Result<(), String> {
     frame_to_input(&f)
 }
 
-/// A model file: parsed, its metadata checked, the graph optimised, and one inference run.
+/// A model file: parsed, its metadata checked, the graph optimised, and one grey picture run
+/// through its pipeline.
 pub fn model_file(data: &[u8]) -> Result<(), String> {
-    let mut c = TractClassifier::from_bytes(data, Path::new("fuzz.onnx")).map_err(|e| e.to_string())?;
-    let s = c.metadata().input_size as usize;
-    let scores = c.classify(&vec![0.5; 3 * s * s]).map_err(|e| e.to_string())?;
-    assert_eq!(scores.probs.len(), c.metadata().labels.len());
+    let c = TractClassifier::from_bytes(data, Path::new("fuzz.onnx")).map_err(|e| e.to_string())?;
+    let mut p = Pipeline::new(c);
+    let grey = image::RgbImage::from_pixel(64, 48, image::Rgb([128, 128, 128]));
+    let a = p.analyse(grey, &mut StageTimes::default()).map_err(|e| e.to_string())?;
+    assert_eq!(a.scores.probs.len(), p.metadata().labels.len());
     Ok(())
 }
 
@@ -73,6 +78,9 @@ pub fn metadata(data: &[u8]) -> Result<(), String> {
     ModelMetadata::from_json(text).map(|_| ()).map_err(|e| e.to_string())
 }
 
+/// One fuzz entry point: arbitrary bytes in, `Err` for input it rejects.
+pub type Target = fn(&[u8]) -> Result<(), String>;
+
 /// Every target by name, as `fuzz/fuzz_targets/*.rs` and the regression test use them.
-pub const TARGETS: &[(&str, fn(&[u8]) -> Result<(), String>)] =
+pub const TARGETS: &[(&str, Target)] =
     &[("camera_frame", camera_frame), ("yuyv_frame", yuyv_frame), ("recording", recording), ("image_file", image_file), ("model_file", model_file), ("metadata", metadata)];

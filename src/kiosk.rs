@@ -1,4 +1,5 @@
-//! The device loop: source -> frame -> preprocess -> classifier -> decision -> ui, forever.
+//! The device loop: source -> [`Pipeline`] (frame -> locate -> preprocess -> classifier) ->
+//! decision -> ui, forever.
 //!
 //! Nothing in here stops the loop except the end of a finite source, the frame limit or the stop
 //! flag (SIGTERM/SIGINT). A bad frame is counted and skipped; a source fault shows the error screen
@@ -7,52 +8,14 @@
 
 use crate::classifier::Classifier;
 use crate::decision::{Decider, Decision};
-use crate::frame;
 use crate::labels::display_name;
-use crate::preprocess;
-use crate::source::FrameSource;
+use crate::pipeline::{Analysis, Pipeline, PipelineError, Stage, StageTimes};
+use crate::preprocess::Rect;
+use crate::source::{FrameSource, SourceError};
 use crate::ui::{self, Canvas, Display, Overlay, Screen};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// Time spent in each stage for one frame.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
-pub struct StageTimes {
-    pub source_ms: f32,
-    pub convert_ms: f32,
-    pub preprocess_ms: f32,
-    pub classify_ms: f32,
-    pub decide_ms: f32,
-    pub render_ms: f32,
-    pub display_ms: f32,
-}
-
-impl StageTimes {
-    fn add(&mut self, o: &StageTimes) {
-        self.source_ms += o.source_ms;
-        self.convert_ms += o.convert_ms;
-        self.preprocess_ms += o.preprocess_ms;
-        self.classify_ms += o.classify_ms;
-        self.decide_ms += o.decide_ms;
-        self.render_ms += o.render_ms;
-        self.display_ms += o.display_ms;
-    }
-    fn scaled(&self, k: f32) -> StageTimes {
-        StageTimes {
-            source_ms: self.source_ms * k,
-            convert_ms: self.convert_ms * k,
-            preprocess_ms: self.preprocess_ms * k,
-            classify_ms: self.classify_ms * k,
-            decide_ms: self.decide_ms * k,
-            render_ms: self.render_ms * k,
-            display_ms: self.display_ms * k,
-        }
-    }
-    pub fn total_ms(&self) -> f32 {
-        self.source_ms + self.convert_ms + self.preprocess_ms + self.classify_ms + self.decide_ms + self.render_ms + self.display_ms
-    }
-}
 
 /// What happened to one frame (or one failed attempt to get one).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -60,6 +23,8 @@ pub struct FrameReport {
     pub index: usize,
     pub timestamp_ms: Option<u64>,
     pub decision: Option<Decision>,
+    /// The square region of the frame that was classified (absent when there was no frame).
+    pub region: Option<Rect>,
     /// Short text of what the screen shows ("beagle 97%", "no pet", "error").
     pub shown: String,
     pub error: Option<String>,
@@ -75,6 +40,19 @@ pub struct Summary {
     pub display_errors: usize,
     pub mean_times: StageTimes,
     pub fps: f32,
+}
+
+impl std::fmt::Display for Summary {
+    /// One line: counts, frame rate and the mean time of every stage.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} frames ({} bad, {} source errors, {} model errors, {} display errors); {:.1} fps; mean ms per frame:",
+            self.frames, self.bad_frames, self.source_errors, self.classify_errors, self.display_errors, self.fps
+        )?;
+        let stages: Vec<String> = self.mean_times.iter().map(|(s, ms)| format!("{} {ms:.2}", s.name())).collect();
+        write!(f, " {}", stages.join(", "))
+    }
 }
 
 pub struct Options {
@@ -94,16 +72,63 @@ impl Default for Options {
     }
 }
 
-pub struct Kiosk<S, C, D> {
+/// The device loop around a borrowed [`Pipeline`]: one model load serves many kiosks (the demo
+/// replays several recordings through one).
+pub struct Kiosk<'p, S, C, D> {
     pub source: S,
-    pub classifier: C,
     pub display: D,
     pub decider: Decider,
     pub options: Options,
     pub stop: Arc<AtomicBool>,
+    pipeline: &'p mut Pipeline<C>,
     canvas: Canvas,
     labels: Vec<String>,
-    size: u32,
+}
+
+/// A frame that went all the way through.
+struct Shown {
+    timestamp_ms: u64,
+    analysis: Analysis,
+    decision: Decision,
+}
+
+/// An attempt that gave no decision, and when (if there was a frame).
+struct Failed {
+    timestamp_ms: Option<u64>,
+    fault: Fault,
+}
+
+/// Why an attempt gave no decision.
+enum Fault {
+    /// The source failed (camera gone, stalled); transient.
+    Source(SourceError),
+    /// The frame's bytes could not be converted.
+    BadFrame(String),
+    /// The model failed on a good frame.
+    Model(String),
+}
+
+impl Fault {
+    fn message(&self) -> String {
+        match self {
+            Fault::Source(e) => e.to_string(),
+            Fault::BadFrame(m) | Fault::Model(m) => m.clone(),
+        }
+    }
+    /// Short text for the report's `shown`.
+    fn shown(&self) -> &'static str {
+        match self {
+            Fault::BadFrame(_) => "bad frame",
+            _ => "error",
+        }
+    }
+    fn title(&self) -> &'static str {
+        match self {
+            Fault::Source(_) => "Camera problem",
+            Fault::BadFrame(_) => "Bad camera frames",
+            Fault::Model(_) => "Model error",
+        }
+    }
 }
 
 /// One-line text of a decision, as the CLI prints it: `98.2% beagle`, `no pet (93%)`.
@@ -125,35 +150,50 @@ pub fn screen_for(d: &Decision, labels: &[String]) -> Screen {
     }
 }
 
-fn ms(t: Instant) -> f32 {
-    t.elapsed().as_secs_f32() * 1000.0
-}
-
-impl<S: FrameSource, C: Classifier, D: Display> Kiosk<S, C, D> {
-    pub fn new(source: S, classifier: C, display: D, decider: Decider, options: Options) -> Self {
+impl<'p, S: FrameSource, C: Classifier, D: Display> Kiosk<'p, S, C, D> {
+    pub fn new(source: S, pipeline: &'p mut Pipeline<C>, display: D, decider: Decider, options: Options) -> Self {
         let (w, h) = display.size();
-        let labels = classifier.metadata().labels.clone();
-        let size = classifier.metadata().input_size;
-        Kiosk { source, classifier, display, decider, options, stop: Arc::new(AtomicBool::new(false)), canvas: Canvas::new(w, h), labels, size }
+        let labels = pipeline.metadata().labels.clone();
+        pipeline.reset();
+        Kiosk { source, display, decider, options, stop: Arc::new(AtomicBool::new(false)), pipeline, canvas: Canvas::new(w, h), labels }
     }
 
-    fn show(&mut self, screen: &Screen, overlay: &Overlay, times: &mut StageTimes, summary: &mut Summary) {
-        let t = Instant::now();
-        ui::render(&mut self.canvas, screen, overlay);
-        times.render_ms = ms(t);
-        let t = Instant::now();
-        if let Err(e) = self.display.show(&self.canvas) {
-            summary.display_errors += 1;
-            tracing::warn!("display: {e}");
+    fn show(&mut self, screen: &Screen, overlay: &Overlay, times: &mut StageTimes) -> bool {
+        let canvas = &mut self.canvas;
+        times.time(Stage::Render, || ui::render(canvas, screen, overlay));
+        let display = &mut self.display;
+        match times.time(Stage::Display, || display.show(canvas)) {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!("display: {e}");
+                false
+            }
         }
-        times.display_ms = ms(t);
     }
 
     /// Shows `screen` once (start-up and final screens).
     pub fn show_screen(&mut self, screen: &Screen) {
-        let mut t = StageTimes::default();
-        let mut s = Summary::default();
-        self.show(screen, &Overlay::default(), &mut t, &mut s);
+        self.show(screen, &Overlay::default(), &mut StageTimes::default());
+    }
+
+    /// One attempt: a frame from the source through the pipeline and the decider.
+    fn step(&mut self, times: &mut StageTimes) -> Result<Option<Shown>, Failed> {
+        let source = &mut self.source;
+        let frame = match times.time(Stage::Source, || source.next_frame()) {
+            Ok(f) => f,
+            Err(e) if e.is_end() => return Ok(None),
+            Err(e) => return Err(Failed { timestamp_ms: None, fault: Fault::Source(e) }),
+        };
+        let analysis = self.pipeline.analyse_frame(&frame, times).map_err(|e| {
+            let fault = match e {
+                PipelineError::Frame(e) => Fault::BadFrame(format!("{}: bad frame: {e}", self.source.describe())),
+                PipelineError::Classify(e) => Fault::Model(e.to_string()),
+            };
+            Failed { timestamp_ms: Some(frame.timestamp_ms), fault }
+        })?;
+        let decider = &mut self.decider;
+        let decision = times.time(Stage::Decide, || decider.update(&analysis.scores));
+        Ok(Some(Shown { timestamp_ms: frame.timestamp_ms, analysis, decision }))
     }
 
     /// Runs until the source ends, `max_frames` is reached or the stop flag is set; calls
@@ -165,84 +205,73 @@ impl<S: FrameSource, C: Classifier, D: Display> Kiosk<S, C, D> {
         let mut consecutive_bad = 0;
         let mut index = 0;
         let mut fps_window: std::collections::VecDeque<Instant> = Default::default();
-        let mut input = Vec::with_capacity((3 * self.size * self.size) as usize);
         while !self.stop.load(Ordering::Relaxed) {
             if self.options.max_frames > 0 && index >= self.options.max_frames {
                 break;
             }
             index += 1;
             let mut times = StageTimes::default();
-            let t = Instant::now();
-            let got = self.source.next_frame();
-            times.source_ms = ms(t);
-            let frame = match got {
-                Ok(f) => f,
-                Err(e) if e.is_end() => break,
-                Err(e) => {
-                    summary.source_errors += 1;
-                    self.decider.reset();
-                    let msg = e.to_string();
-                    tracing::warn!("camera: {msg}");
-                    self.show(&Screen::Error { title: "Camera problem".into(), message: msg.clone() }, &Overlay::default(), &mut times, &mut summary);
-                    on_frame(&FrameReport { index, timestamp_ms: None, decision: None, shown: "error".into(), error: Some(msg), times });
-                    if !self.options.error_pause.is_zero() {
-                        std::thread::sleep(self.options.error_pause);
+            let mut pause = false;
+            let report = match self.step(&mut times) {
+                Ok(None) => break,
+                Ok(Some(Shown { timestamp_ms, analysis, decision })) => {
+                    consecutive_bad = 0;
+                    let now = Instant::now();
+                    fps_window.push_back(now);
+                    while fps_window.len() > 30 {
+                        fps_window.pop_front();
                     }
-                    continue;
-                }
-            };
-            let t = Instant::now();
-            let rgb = match frame::to_rgb(&frame) {
-                Ok(rgb) => rgb,
-                Err(e) => {
-                    summary.bad_frames += 1;
-                    consecutive_bad += 1;
-                    let msg = format!("{}: bad frame: {e}", self.source.describe());
-                    tracing::warn!("{msg}");
-                    if consecutive_bad >= self.options.bad_frames_before_error {
-                        self.decider.reset();
-                        self.show(&Screen::Error { title: "Bad camera frames".into(), message: msg.clone() }, &Overlay::default(), &mut times, &mut summary);
+                    let fps = (fps_window.len() > 1).then(|| (fps_window.len() - 1) as f32 / now.duration_since(fps_window[0]).as_secs_f32().max(1e-6));
+                    let overlay = Overlay { preview: self.options.preview.then_some(analysis.rgb), fps };
+                    let screen = screen_for(&decision, &self.labels);
+                    if !self.show(&screen, &overlay, &mut times) {
+                        summary.display_errors += 1;
                     }
-                    on_frame(&FrameReport { index, timestamp_ms: Some(frame.timestamp_ms), decision: None, shown: "bad frame".into(), error: Some(msg), times });
-                    continue;
+                    summary.frames += 1;
+                    totals.add(&times);
+                    let shown = describe(&decision, &self.labels);
+                    tracing::debug!(frame = index, "{shown}");
+                    FrameReport { index, timestamp_ms: Some(timestamp_ms), decision: Some(decision), region: Some(analysis.region), shown, error: None, times }
+                }
+                Err(Failed { timestamp_ms, fault }) => {
+                    let message = fault.message();
+                    let show_error = match fault {
+                        Fault::Source(_) => {
+                            summary.source_errors += 1;
+                            tracing::warn!("camera: {message}");
+                            pause = !self.options.error_pause.is_zero();
+                            self.decider.reset();
+                            true
+                        }
+                        Fault::BadFrame(_) => {
+                            summary.bad_frames += 1;
+                            consecutive_bad += 1;
+                            tracing::warn!("{message}");
+                            let persistent = consecutive_bad >= self.options.bad_frames_before_error;
+                            if persistent {
+                                self.decider.reset();
+                            }
+                            persistent
+                        }
+                        Fault::Model(_) => {
+                            summary.classify_errors += 1;
+                            tracing::error!("{message}");
+                            true
+                        }
+                    };
+                    if show_error {
+                        self.pipeline.reset();
+                        if !self.show(&Screen::Error { title: fault.title().into(), message: message.clone() }, &Overlay::default(), &mut times) {
+                            summary.display_errors += 1;
+                        }
+                    }
+                    FrameReport { index, timestamp_ms, decision: None, region: None, shown: fault.shown().into(), error: Some(message), times }
                 }
             };
-            consecutive_bad = 0;
-            times.convert_ms = ms(t);
-            let t = Instant::now();
-            input.clear();
-            preprocess::push_chw(&preprocess::centre_crop_resize(&rgb, self.size), &mut input);
-            times.preprocess_ms = ms(t);
-            let t = Instant::now();
-            let scores = match self.classifier.classify(&input) {
-                Ok(s) => s,
-                Err(e) => {
-                    summary.classify_errors += 1;
-                    let msg = e.to_string();
-                    tracing::error!("{msg}");
-                    self.show(&Screen::Error { title: "Model error".into(), message: msg.clone() }, &Overlay::default(), &mut times, &mut summary);
-                    on_frame(&FrameReport { index, timestamp_ms: Some(frame.timestamp_ms), decision: None, shown: "error".into(), error: Some(msg), times });
-                    continue;
-                }
-            };
-            times.classify_ms = ms(t);
-            let t = Instant::now();
-            let decision = self.decider.update(&scores);
-            times.decide_ms = ms(t);
-            let now = Instant::now();
-            fps_window.push_back(now);
-            while fps_window.len() > 30 {
-                fps_window.pop_front();
+            on_frame(&report);
+            if pause {
+                std::thread::sleep(self.options.error_pause);
             }
-            let fps = (fps_window.len() > 1).then(|| (fps_window.len() - 1) as f32 / now.duration_since(fps_window[0]).as_secs_f32().max(1e-6));
-            let overlay = Overlay { preview: self.options.preview.then_some(rgb), fps };
-            let screen = screen_for(&decision, &self.labels);
-            self.show(&screen, &overlay, &mut times, &mut summary);
-            summary.frames += 1;
-            totals.add(&times);
-            let shown = describe(&decision, &self.labels);
-            tracing::debug!(frame = index, "{shown}");
-            on_frame(&FrameReport { index, timestamp_ms: Some(frame.timestamp_ms), decision: Some(decision), shown, error: None, times });
         }
         if summary.frames > 0 {
             summary.mean_times = totals.scaled(1.0 / summary.frames as f32);

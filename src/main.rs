@@ -11,7 +11,7 @@ use petcam::config::{self, DisplayKind, FileConfig};
 use petcam::decision::{Decider, DecisionConfig};
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::kiosk::{self, Kiosk, Options};
-use petcam::metadata::ModelMetadata;
+use petcam::pipeline::{Pipeline, Stage, StageTimes};
 use petcam::source::recording::{RecordingSource, RecordingWriter};
 use petcam::source::{stills, FrameSource};
 use petcam::ui::{self, Display, NullDisplay, Screen};
@@ -45,23 +45,19 @@ fn init_logging(filter: &str) {
     tracing_subscriber::registry().with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false).with_ansi(ansi)).with(targets).init();
 }
 
-fn load_model(explicit: Option<&Path>) -> Result<TractClassifier> {
-    let path = config::resolve_model(explicit);
+/// The model (`--model`, else the settings file's, else the shipped one), loaded once, in its
+/// pipeline.
+fn load_pipeline(flag: Option<&Path>, file: &FileConfig) -> Result<Pipeline<TractClassifier>> {
+    let path = config::resolve_model(flag.or(file.model.as_deref()));
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;
     tracing::info!("model {} ({}) loaded in {:.0} ms", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0);
-    Ok(c)
+    Ok(Pipeline::new(c))
 }
 
-fn decision_config(meta: &ModelMetadata, file: &config::DecisionSection) -> DecisionConfig {
-    let d = DecisionConfig::default();
-    DecisionConfig {
-        window: file.window.unwrap_or(d.window),
-        pet_threshold: file.pet_threshold.unwrap_or(meta.pet_threshold),
-        pet_margin: file.pet_margin.unwrap_or(d.pet_margin),
-        confidence_threshold: file.confidence_threshold.unwrap_or(meta.confidence_threshold),
-        switch_margin: file.switch_margin.unwrap_or(d.switch_margin),
-    }
+/// The decider for one stream, from the settings file and the model's calibration.
+fn decider(p: &Pipeline<TractClassifier>, file: &FileConfig) -> Decider {
+    Decider::new(file.decision.resolve(p.metadata()), p.metadata().no_pet_index())
 }
 
 fn image_paths(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
@@ -164,25 +160,25 @@ fn print_frame(r: &kiosk::FrameReport, json: bool) {
 
 fn run(cmd: Cmd) -> Result<i32> {
     match cmd {
-        Cmd::Classify { images, model, top_k, json } => {
-            let mut c = load_model(model.model.as_deref())?;
-            let meta = c.metadata().clone();
+        Cmd::Classify { images, model, config: cfg_path, top_k, json } => {
+            let file = FileConfig::load_or_default(cfg_path.as_deref())?;
+            let mut p = load_pipeline(model.model.as_deref(), &file)?;
+            let meta = p.metadata().clone();
             let no_pet = meta.no_pet_index();
             let mut failed = 0;
             for path in image_paths(&images)? {
-                let result = stills::load(&path).map_err(anyhow::Error::from).and_then(|f| frame::to_rgb(&f).with_context(|| path.display().to_string())).and_then(|rgb| {
-                    let input = petcam::preprocess::to_input(&rgb, meta.input_size);
-                    Ok(c.classify(&input)?)
-                });
+                // Each photo is a frame of its own: nothing carries over from the one before.
+                p.reset();
+                let result = stills::load(&path).map_err(anyhow::Error::from).and_then(|f| p.analyse_frame(&f, &mut StageTimes::default()).with_context(|| path.display().to_string()));
                 let scores = match result {
-                    Ok(s) => s,
+                    Ok(a) => a.scores,
                     Err(e) => {
                         failed += 1;
                         eprintln!("petcam: {e:#}");
                         continue;
                     }
                 };
-                let mut d = Decider::new(DecisionConfig { window: 1, ..decision_config(&meta, &Default::default()) }, no_pet);
+                let mut d = Decider::new(DecisionConfig { window: 1, ..file.decision.resolve(&meta) }, no_pet);
                 let decision = d.update(&scores);
                 let top = scores.top_k(top_k.max(1), no_pet);
                 if json {
@@ -226,15 +222,17 @@ fn run(cmd: Cmd) -> Result<i32> {
             println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
             Ok(0)
         }
-        Cmd::Replay { dir, model, screen, looping, frames, json, quiet } => {
-            let c = load_model(model.model.as_deref())?;
+        Cmd::Replay { dir, model, config: cfg_path, screen, looping, frames, json, quiet } => {
+            let file = FileConfig::load_or_default(cfg_path.as_deref())?;
+            let mut p = load_pipeline(model.model.as_deref(), &file)?;
             let src = RecordingSource::open(&dir, looping)?;
-            let file = FileConfig::default();
-            let screens = screen_display(&screen, &file, "none")?;
-            let decider = Decider::new(decision_config(c.metadata(), &file.decision), c.metadata().no_pet_index());
+            // Screens go where --display says, never to the settings file's panel: on a device the
+            // kiosk service owns it.
+            let screens = screen_display(&screen, &FileConfig::default(), "none")?;
+            let decider = decider(&p, &file);
             tracing::info!("replaying {} to {}", src.describe(), screens.describe());
             let opts = Options { max_frames: frames, preview: !screen.no_preview, error_pause: std::time::Duration::ZERO, ..Options::default() };
-            let mut k = Kiosk::new(src, c, screens, decider, opts);
+            let mut k = Kiosk::new(src, &mut p, screens, decider, opts);
             let stop = k.stop.clone();
             ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing signal handler")?;
             let summary = k.run(|r| {
@@ -242,7 +240,7 @@ fn run(cmd: Cmd) -> Result<i32> {
                     print_frame(r, json)
                 }
             });
-            print_summary(&summary);
+            println!("{summary}");
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(model.model.as_deref(), &out),
@@ -279,12 +277,8 @@ fn run(cmd: Cmd) -> Result<i32> {
             record_camera(&dir, &camera, frames, fmt, width, height)
         }
         Cmd::Run { model, config: cfg_path, camera, screen, frames } => {
-            let file = match &cfg_path {
-                Some(p) => FileConfig::load(p).map_err(anyhow::Error::msg)?,
-                None if Path::new("/etc/petcam.toml").is_file() => FileConfig::load(Path::new("/etc/petcam.toml")).map_err(anyhow::Error::msg)?,
-                None => FileConfig::default(),
-            };
-            run_kiosk(model.model.or(file.model.clone()), camera, &screen, &file, frames)
+            let file = FileConfig::load_or_default(cfg_path.as_deref())?;
+            run_kiosk(model.model.as_deref(), camera, &screen, &file, frames)
         }
     }
 }
@@ -294,9 +288,9 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
     petcam::classifier::set_threads(threads).map_err(anyhow::Error::msg)?;
     let path = config::resolve_model(model);
     let t = std::time::Instant::now();
-    let c = TractClassifier::load(&path)?;
+    let mut p = Pipeline::new(TractClassifier::load(&path)?);
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
-    let size = c.metadata().input_size;
+    let size = p.metadata().input_size;
     let demo_cat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png");
     let picture = || -> Result<image::RgbImage> {
         Ok(match image {
@@ -305,7 +299,7 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
             None => image::RgbImage::from_pixel(size, size, image::Rgb([128, 128, 128])),
         })
     };
-    let input = match raw {
+    let input: Vec<f32> = match raw {
         Some(p) => {
             let bytes = std::fs::read(p).with_context(|| format!("{}: cannot read", p.display()))?;
             let want = 3 * (size * size) as usize;
@@ -314,13 +308,14 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
             }
             bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect()
         }
-        None => petcam::preprocess::to_input(&picture()?, size),
+        None => p.preprocessor().prepare(&picture()?, &mut StageTimes::default()).1.to_vec(),
     };
+    let c = p.classifier();
     if let Some(d) = dump {
         let bytes: Vec<u8> = input.iter().flat_map(|v| v.to_le_bytes()).collect();
         std::fs::write(d, bytes).with_context(|| format!("{}: cannot write", d.display()))?;
     }
-    let timing = petcam::bench::time_inference(&c, &input, warmup, runs)?;
+    let timing = petcam::bench::time_inference(c, &input, warmup, runs)?;
     let logits = c.logits(&input)?;
     let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
     if json {
@@ -355,14 +350,6 @@ fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: u
     Ok(0)
 }
 
-fn print_summary(s: &kiosk::Summary) {
-    let t = &s.mean_times;
-    println!(
-        "{} frames ({} bad, {} source errors, {} display errors); {:.1} fps; mean ms per frame: source {:.2}, convert {:.2}, preprocess {:.2}, classify {:.2}, decide {:.3}, render {:.2}, display {:.2}",
-        s.frames, s.bad_frames, s.source_errors, s.display_errors, s.fps, t.source_ms, t.convert_ms, t.preprocess_ms, t.classify_ms, t.decide_ms, t.render_ms, t.display_ms
-    );
-}
-
 /// Fits `img` into a `w` x `h` grey frame, keeping its aspect ratio.
 fn letterbox(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
     let scale = (w as f32 / img.width() as f32).min(h as f32 / img.height() as f32);
@@ -384,17 +371,16 @@ fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
     if dirs.is_empty() {
         bail!("{}: no recordings", root.display());
     }
-    let probe = load_model(model)?;
-    println!("model {} ({}); screens go to {}", probe.path().display(), probe.metadata().name, out.display());
-    drop(probe);
+    let file = FileConfig::default();
+    let mut p = load_pipeline(model, &file)?;
+    println!("model {} ({}); screens go to {}", p.classifier().path().display(), p.metadata().name, out.display());
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
-        let c = load_model(model)?;
         let src = RecordingSource::open(&dir, false)?;
         let note = src.sidecar().note.clone();
-        let decider = Decider::new(decision_config(c.metadata(), &Default::default()), c.metadata().no_pet_index());
+        let decider = decider(&p, &file);
         let display = ui::png::PngDisplay::new(&out.join(&name), (240, 240), true)?;
-        let mut k = Kiosk::new(src, c, display, decider, Options { error_pause: std::time::Duration::ZERO, ..Options::default() });
+        let mut k = Kiosk::new(src, &mut p, display, decider, Options { error_pause: std::time::Duration::ZERO, ..Options::default() });
         let mut last = String::new();
         println!("\n{name}: {note}");
         let summary = k.run(|r| {
@@ -403,7 +389,7 @@ fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
                 last = r.shown.clone();
             }
         });
-        println!("  -> {last}   [{} frames, classify {:.1} ms/frame, screens in {}]", summary.frames, summary.mean_times.classify_ms, out.join(&name).display());
+        println!("  -> {last}   [{} frames, classify {:.1} ms/frame, screens in {}]", summary.frames, summary.mean_times.get(Stage::Classify), out.join(&name).display());
     }
     println!("\nOn a device: `petcam run` (camera /dev/video0, display from /etc/petcam.toml); see README.");
     Ok(0)
@@ -439,9 +425,9 @@ fn record_camera(_: &Path, _: &Path, _: usize, _: PixelFormat, _: u32, _: u32) -
     bail!("this petcam was built without camera support (feature `camera`)")
 }
 
-fn run_kiosk(model: Option<PathBuf>, camera: Option<PathBuf>, screen: &ScreenArgs, file: &FileConfig, frames: usize) -> Result<i32> {
+fn run_kiosk(model: Option<&Path>, camera: Option<PathBuf>, screen: &ScreenArgs, file: &FileConfig, frames: usize) -> Result<i32> {
     let display = screen_display(screen, file, if cfg!(all(feature = "spi", target_os = "linux")) { "st7789" } else { "png:petcam-screens" })?;
-    let model_path = config::resolve_model(model.as_deref());
+    let model_path = config::resolve_model(model.or(file.model.as_deref()));
     let classifier = match TractClassifier::load(&model_path) {
         Ok(c) => c,
         Err(e) => {
@@ -453,10 +439,11 @@ fn run_kiosk(model: Option<PathBuf>, camera: Option<PathBuf>, screen: &ScreenArg
             return Err(e.into());
         }
     };
-    let decider = Decider::new(decision_config(classifier.metadata(), &file.decision), classifier.metadata().no_pet_index());
+    let mut p = Pipeline::new(classifier);
+    let decider = decider(&p, file);
     let source = open_camera(camera, file)?;
     let opts = Options { max_frames: frames, preview: !screen.no_preview, ..Options::default() };
-    let mut k = Kiosk::new(source, classifier, display, decider, opts);
+    let mut k = Kiosk::new(source, &mut p, display, decider, opts);
     let stop = k.stop.clone();
     ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed)).context("installing signal handler")?;
     k.show_screen(&Screen::Starting { model: model_path.display().to_string() });
@@ -471,7 +458,7 @@ fn run_kiosk(model: Option<PathBuf>, camera: Option<PathBuf>, screen: &ScreenArg
     });
     sd_notify("STOPPING=1");
     k.show_screen(&Screen::Error { title: "Stopped".into(), message: "petcam is not running".into() });
-    print_summary(&summary);
+    println!("{summary}");
     Ok(0)
 }
 

@@ -93,7 +93,7 @@ pub enum MetadataError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> ModelMetadata {

@@ -7,14 +7,15 @@
 //! - values `pixel / 255` in `[0, 1]`, as `f32`. The model normalises inside its graph (EfficientNet
 //!   wants `(x - 0.5) / 0.5`), so no mean or std is applied here.
 //!
-//! The picture is first cut to a square around its centre (what the camera frames around the pet)
-//! and then resized with a triangle (bilinear, area-aware when shrinking) filter.
+//! The picture is first cut to the square region the locate stage chose ([`crate::locate`]; the
+//! centre square by default) and then resized with a triangle (bilinear, area-aware when
+//! shrinking) filter. [`crate::pipeline::Preprocessor`] runs the two in order.
 
 use image::imageops::{self, FilterType};
 use image::RgbImage;
 
 /// A rectangle inside an image, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rect {
     pub x: u32,
     pub y: u32,
@@ -76,13 +77,6 @@ pub fn push_chw(img: &RgbImage, out: &mut Vec<f32>) {
         dst[plane + i] = p[1] as f32 / 255.0;
         dst[2 * plane + i] = p[2] as f32 / 255.0;
     }
-}
-
-/// The model input for one picture: centre crop, resize, CHW `[0, 1]`. Length `3 * size * size`.
-pub fn to_input(img: &RgbImage, size: u32) -> Vec<f32> {
-    let mut out = Vec::with_capacity(3 * (size * size) as usize);
-    push_chw(&centre_crop_resize(img, size), &mut out);
-    out
 }
 
 #[cfg(test)]

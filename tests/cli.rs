@@ -143,3 +143,51 @@ fn every_shipped_model_runs_in_the_app() {
         assert_eq!(lines[1]["decision"], "no_pet", "{}: {:?}", m.display(), lines[1]);
     }
 }
+
+/// The README's first command: every bundled recording through one loaded model, one screen PNG
+/// per frame, and a decision for each recording.
+#[test]
+fn demo_loads_the_model_once_and_writes_the_screens() {
+    let out = scratch("demo");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_petcam")).args(["demo", "--out", out.to_str().unwrap()]).env("PETCAM_LOG", "info").output().unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let loads = stderr(&o).matches(" loaded in ").count();
+    assert_eq!(loads, 1, "the model is loaded once for all recordings:\n{}", stderr(&o));
+    let recordings = std::fs::read_dir(root().join("demo/recordings")).unwrap().count();
+    assert_eq!(stdout(&o).matches("  -> ").count(), recordings, "{}", stdout(&o));
+    for e in std::fs::read_dir(root().join("demo/recordings")).unwrap() {
+        let name = e.unwrap().file_name();
+        let pngs = std::fs::read_dir(out.join(&name)).unwrap().filter(|f| f.as_ref().unwrap().path().extension().is_some_and(|x| x == "png")).count();
+        assert!(pngs > 1, "{name:?}: {pngs} screens");
+    }
+}
+
+/// `--config` works for classify and replay as for run: a bad value names the file and the key, and
+/// the [decision] settings change what a replay decides.
+#[test]
+fn classify_and_replay_take_the_device_settings_file() {
+    let d = scratch("config");
+    let bad = d.join("bad.toml");
+    write(&bad, b"[decision]\nwindow = \"five\"\n");
+    for cmd in [vec!["classify", demo_image("chelsea.png").to_str().unwrap()], vec!["replay", "demo/recordings/3-cat"]] {
+        let mut args = cmd.clone();
+        args.extend(["--config", bad.to_str().unwrap()]);
+        let line = assert_one_line_error(&petcam(&args));
+        assert!(line.contains("bad.toml") && line.contains("`decision.window`"), "{cmd:?}: {line}");
+    }
+    // A pet threshold no pet can reach: the cat recording never shows a breed.
+    let strict = d.join("strict.toml");
+    write(&strict, b"[decision]\npet_threshold = 1.01\n");
+    let rec = root().join("demo/recordings/3-cat");
+    let model = model();
+    let states = |extra: &[&str]| {
+        let mut args = vec!["replay", rec.to_str().unwrap(), "--json", "--model", model.to_str().unwrap()];
+        args.extend(extra);
+        let o = petcam(&args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o).lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).filter_map(|v| v["decision"]["state"].as_str().map(String::from)).collect::<Vec<_>>()
+    };
+    assert!(states(&[]).iter().any(|s| s == "breed"), "the cat is named with the default settings");
+    let strict_states = states(&["--config", strict.to_str().unwrap()]);
+    assert!(!strict_states.is_empty() && strict_states.iter().all(|s| s != "breed"), "{strict_states:?}");
+}

@@ -2,10 +2,11 @@
 //! the error screen while they last, and classifies again right after.
 
 use crate::util::*;
-use petcam::classifier::{Classifier, TractClassifier};
+use petcam::classifier::TractClassifier;
 use petcam::decision::Decider;
 use petcam::frame::{Frame, PixelFormat};
 use petcam::kiosk::{FrameReport, Kiosk, Options};
+use petcam::pipeline::Pipeline;
 use petcam::source::{FrameSource, SourceError};
 use petcam::ui::{Canvas, Display, DisplayError};
 use std::collections::VecDeque;
@@ -70,11 +71,14 @@ impl Display for Flaky {
     }
 }
 
-fn kiosk(steps: Vec<Step>) -> Kiosk<Scripted, TractClassifier, Flaky> {
-    let c = TractClassifier::load(&model()).unwrap();
-    let d = Decider::new(Default::default(), c.metadata().no_pet_index());
+fn pipeline() -> Pipeline<TractClassifier> {
+    Pipeline::new(TractClassifier::load(&model()).unwrap())
+}
+
+fn kiosk(p: &mut Pipeline<TractClassifier>, steps: Vec<Step>) -> Kiosk<'_, Scripted, TractClassifier, Flaky> {
+    let d = Decider::new(Default::default(), p.metadata().no_pet_index());
     let opts = Options { error_pause: std::time::Duration::ZERO, ..Options::default() };
-    Kiosk::new(Scripted { steps: steps.into(), t: 0 }, c, Flaky { shows: 0 }, d, opts)
+    Kiosk::new(Scripted { steps: steps.into(), t: 0 }, p, Flaky { shows: 0 }, d, opts)
 }
 
 #[test]
@@ -82,7 +86,8 @@ fn every_fault_is_survived_and_classification_resumes() {
     use Step::*;
     let script = vec![Good, Good, Vanished, Vanished, Vanished, Good, Stall, Good, Truncated, Good, Garbage, Good, Resized, Resized, Good, Good, Good];
     let n = script.len();
-    let mut k = kiosk(script);
+    let mut p = pipeline();
+    let mut k = kiosk(&mut p, script);
     let mut reports: Vec<FrameReport> = vec![];
     let s = k.run(|r| reports.push(r.clone()));
     assert_eq!(reports.len(), n, "one report per attempt");
@@ -106,7 +111,8 @@ fn every_fault_is_survived_and_classification_resumes() {
 #[test]
 fn error_screen_while_the_camera_is_gone() {
     use Step::*;
-    let mut k = kiosk(vec![Good, Vanished, Vanished, Good]);
+    let mut p = pipeline();
+    let mut k = kiosk(&mut p, vec![Good, Vanished, Vanished, Good]);
     let mut shown = vec![];
     k.run(|r| shown.push(r.shown.clone()));
     assert_eq!(shown[1], "error");

@@ -5,7 +5,7 @@
 //! default: small frames over USB, cheap to decode), else YUYV, and streams with memory-mapped
 //! buffers. A frame that does not arrive within the timeout is a [`SourceError::Timeout`]. When
 //! the device fails or disappears (unplugged), the stream is dropped and reopened on later calls
-//! with exponential back-off (0.5 s doubling to 8 s), so the kiosk shows an error screen and then
+//! with back-off (250 ms, doubling to at most 1 s: [`next_backoff`]), so the kiosk shows an error screen and then
 //! recovers by itself when the camera is plugged back in.
 
 use super::{FrameSource, SourceError};

@@ -49,7 +49,7 @@ impl Sidecar {
     pub fn parse(bytes: &[u8], path: &Path) -> Result<Sidecar, SourceError> {
         let err = |message: String| SourceError::File { path: path.display().to_string(), message };
         let text = std::str::from_utf8(bytes).map_err(|e| err(format!("bad recording sidecar: not UTF-8 ({e})")))?;
-        let s: Sidecar = serde_json::from_str(&text).map_err(|e| err(format!("bad recording sidecar: {e}")))?;
+        let s: Sidecar = serde_json::from_str(text).map_err(|e| err(format!("bad recording sidecar: {e}")))?;
         if s.version != VERSION {
             return Err(err(format!("recording version {} (this petcam reads {VERSION})", s.version)));
         }

@@ -18,15 +18,16 @@ fn main() -> Result<()> {
     let [weights, pets, no_pets, out] = a.as_slice() else {
         bail!("usage: dump_features WEIGHTS.bin PETS_ROOT NO_PETS_ROOT OUT_DIR");
     };
-    let mut samples = data::load(&[pets.clone()], 0.1, 1)?;
-    samples.extend(data::load(&[no_pets.clone()], 0.1, 1)?);
+    let mut samples = data::load(std::slice::from_ref(pets), 0.1, 1)?;
+    samples.extend(data::load(std::slice::from_ref(no_pets), 0.1, 1)?);
     let (arch, w) = store::load(weights).with_context(|| weights.display().to_string())?;
     let size = arch.input_size as u32;
     let items = images::decode_all(samples, size)?.items;
     let device = burn::tensor::Device::flex();
     let net = Net::new(&arch, &w, &device);
     // Training photos are kept larger for augmentation; crop them as val/test photos are.
-    let crops: Vec<image::RgbImage> = items.iter().map(|l| if l.image.dimensions() == (size, size) { l.image.clone() } else { petcam::preprocess::centre_crop_resize(&l.image, size) }).collect();
+    let crops: Vec<image::RgbImage> =
+        items.iter().map(|l| if l.image.dimensions() == (size, size) { l.image.clone() } else { petcam::pipeline::Preprocessor::model_picture(&l.image, size) }).collect();
     std::fs::create_dir_all(out)?;
     let mut features = std::io::BufWriter::new(std::fs::File::create(out.join("features.f32"))?);
     let mut logits = std::io::BufWriter::new(std::fs::File::create(out.join("logits.f32"))?);

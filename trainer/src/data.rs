@@ -285,7 +285,7 @@ mod tests {
     fn unknown_breed_folder_is_a_clear_error() {
         let dir = std::env::temp_dir().join(format!("petcam-data-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("unicorn")).unwrap();
-        let err = load(&[dir.clone()], 0.2, 1).unwrap_err().to_string();
+        let err = load(std::slice::from_ref(&dir), 0.2, 1).unwrap_err().to_string();
         assert!(err.contains("unknown breed folder `unicorn`"), "{err}");
         std::fs::remove_dir_all(&dir).ok();
     }

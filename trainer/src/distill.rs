@@ -14,7 +14,7 @@ use crate::model::{net::Net, store};
 use anyhow::{ensure, Result};
 use burn::tensor::Device;
 use image::imageops;
-use petcam::preprocess;
+use petcam::pipeline::Preprocessor;
 use std::path::Path;
 
 /// The teacher's probabilities for every training photo, by index into the data.
@@ -35,7 +35,7 @@ impl SoftTargets {
         let train: Vec<usize> = (0..data.len()).filter(|&i| data[i].sample.split == Split::Train).collect();
         let mut probs = vec![None; data.len()];
         for chunk in train.chunks(64) {
-            let crops: Vec<image::RgbImage> = chunk.iter().map(|&i| preprocess::centre_crop_resize(&data[i].image, size)).collect();
+            let crops: Vec<image::RgbImage> = chunk.iter().map(|&i| Preprocessor::model_picture(&data[i].image, size)).collect();
             let mirrored: Vec<image::RgbImage> = crops.iter().map(imageops::flip_horizontal).collect();
             let a = crate::train::predict(&net, &crops.iter().collect::<Vec<_>>(), size, &device);
             let b = crate::train::predict(&net, &mirrored.iter().collect::<Vec<_>>(), size, &device);

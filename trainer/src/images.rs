@@ -2,11 +2,12 @@
 //!
 //! Training photos are kept with their shorter side at `1.5 x` the input size (enough for random
 //! crops and zoom); evaluation photos are kept exactly as the device would see them: centre crop
-//! and resize by [`petcam::preprocess`], so evaluation measures the shipped pipeline.
+//! and resize by the device pipeline ([`Preprocessor`]), so evaluation measures the shipped pipeline.
 
 use crate::data::{Sample, Split};
 use anyhow::{bail, Result};
 use image::RgbImage;
+use petcam::pipeline::Preprocessor;
 use petcam::preprocess;
 use rayon::prelude::*;
 
@@ -38,7 +39,7 @@ pub fn decode_all(samples: Vec<Sample>, input_size: u32) -> Result<Decoded> {
             }
             let image = match s.split {
                 Split::Train => preprocess::resize_shorter_side(&img, cache_side),
-                _ => preprocess::centre_crop_resize(&img, input_size),
+                _ => Preprocessor::model_picture(&img, input_size),
             };
             Ok(Loaded { sample: s, image, original })
         })

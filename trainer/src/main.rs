@@ -2,7 +2,6 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use petcam::classifier::Classifier;
 use petcam_trainer::augment::AugmentConfig;
 use petcam_trainer::data::{self, Split};
 use petcam_trainer::images::{self, Loaded};
@@ -359,14 +358,14 @@ fn main() -> Result<()> {
             let items: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == split && (l.sample.oxford || split != Split::Test || l.sample.label == data::NO_PET_LABEL)).collect();
             anyhow::ensure!(!items.is_empty(), "no images in the {split:?} split");
             let (logits, t, n_out, model_pet_threshold) = if model.extension().is_some_and(|e| e == "onnx") {
-                let c = petcam::classifier::TractClassifier::load(&model)?;
-                anyhow::ensure!(c.metadata().input_size == data.input_size, "{}: model input is {} px, --input-size is {}", model.display(), c.metadata().input_size, data.input_size);
+                let mut p = petcam::pipeline::Pipeline::new(petcam::classifier::TractClassifier::load(&model)?);
+                let m = p.metadata().clone();
+                anyhow::ensure!(m.input_size == data.input_size, "{}: model input is {} px, --input-size is {}", model.display(), m.input_size, data.input_size);
                 let mut v = vec![];
                 for l in &items {
-                    v.push(c.logits(&petcam::preprocess::to_input(&l.image, data.input_size))?);
+                    v.push(p.logits(&l.image)?);
                 }
-                let n = c.metadata().labels.len();
-                (v, temperature.unwrap_or(c.metadata().temperature), n, c.metadata().no_pet_index().map(|_| c.metadata().pet_threshold))
+                (v, temperature.unwrap_or(m.temperature), m.labels.len(), m.no_pet_index().map(|_| m.pet_threshold))
             } else {
                 let (arch, w) = store::load(&model)?;
                 let device = burn::tensor::Device::flex();
@@ -487,11 +486,11 @@ fn main() -> Result<()> {
             let mut cache: BTreeMap<u32, Vec<Loaded>> = BTreeMap::new();
             let data_args = a.data.clone();
             let mut data_for = |size: u32| -> Result<Vec<Loaded>> {
-                if !cache.contains_key(&size) {
-                    let d = DataArgs { input_size: size, ..data_args.clone() };
-                    cache.insert(size, load_data(&d)?);
-                }
-                Ok(cache[&size].iter().map(|l| Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
+                let loaded = match cache.entry(size) {
+                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                    std::collections::btree_map::Entry::Vacant(e) => e.insert(load_data(&DataArgs { input_size: size, ..data_args.clone() })?),
+                };
+                Ok(loaded.iter().map(|l| Loaded { sample: l.sample.clone(), image: l.image.clone(), original: l.original }).collect())
             };
             let classes = data::labels().len();
             let init = |c: &TrainConfig| match &a.init {

@@ -1,13 +1,9 @@
 //! Figures of merit computed from logits: top-k, mean per-class accuracy, confusion matrix,
 //! expected calibration error, temperature fitting, and the pet/no-pet rates.
 
-/// `softmax(z / t)`.
-pub fn softmax(z: &[f32], t: f32) -> Vec<f32> {
-    let m = z.iter().cloned().fold(f32::MIN, f32::max);
-    let e: Vec<f32> = z.iter().map(|v| ((v - m) / t).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
-}
+/// The device's `softmax(z / t)`: calibration here and probabilities on the device agree by
+/// construction.
+pub use petcam::classifier::softmax;
 
 /// Mean negative log-likelihood at temperature `t`.
 pub fn nll(logits: &[Vec<f32>], labels: &[usize], t: f32) -> f64 {

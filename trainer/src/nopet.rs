@@ -280,6 +280,123 @@ pub fn correct(logits: &[Vec<f32>], labels: &[usize]) -> Vec<bool> {
     logits.iter().zip(labels).map(|(z, &l)| argmax(&z[..breeds()]) == l).collect()
 }
 
+/// Loaded val/test photos, a shipped ONNX model, and optionally the ImageNet backbone file:
+/// compares every approach, writes `<out>/<stem>-no-pet-approaches.{png,json}` and returns the
+/// outcomes in table order (the shipped no-pet class first when the model has one).
+pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbone: Option<&std::path::Path>, rule: Rule, out: &std::path::Path) -> anyhow::Result<Vec<Outcome>> {
+    use crate::data::{Split, NO_PET_LABEL};
+    use anyhow::Context;
+    let mut p = petcam::pipeline::Pipeline::new(petcam::classifier::TractClassifier::load(model)?);
+    let t = p.metadata().temperature;
+    let size = p.metadata().input_size;
+    let has_no_pet = p.metadata().no_pet_index().is_some();
+    let pick = |split: Split, pets: bool| -> Vec<&crate::images::Loaded> {
+        items.iter().filter(|l| l.sample.split == split && (l.sample.label == NO_PET_LABEL) != pets && (!pets || split != Split::Test || l.sample.oxford)).collect()
+    };
+    let sets = [pick(Split::Val, true), pick(Split::Val, false), pick(Split::Test, true), pick(Split::Test, false)];
+    anyhow::ensure!(sets.iter().all(|s| !s.is_empty()), "need pets and no-pets in both val and test splits (give --data and --no-pets)");
+    let logits: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.iter().map(|l| p.logits(&l.image)).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
+    let labels: Vec<usize> = sets[2].iter().map(|l| l.sample.label).collect();
+    let right = correct(&logits[2], &labels);
+    let mut scored: Vec<(String, [Vec<f32>; 4])> =
+        approaches(has_no_pet).iter().map(|a| (format!("{} ({})", a.name, a.how), [0, 1, 2, 3].map(|k| logits[k].iter().map(|z| (a.score)(z, t)).collect()))).collect();
+    if let Some(bb) = backbone {
+        // The untouched ImageNet classifier as a second pass: what keeping its head alive would give.
+        let (arch, w) = crate::model::backbone::load_imagenet(bb, size as usize).with_context(|| bb.display().to_string())?;
+        let device = burn::tensor::Device::flex();
+        let net = crate::model::net::Net::new(&arch, &w, &device);
+        let mass = |s: &Vec<&crate::images::Loaded>| -> Vec<f32> {
+            let imgs: Vec<&image::RgbImage> = s.iter().map(|l| &l.image).collect();
+            crate::train::predict(&net, &imgs, size, &device).iter().map(|z| imagenet_pet_mass(z)).collect()
+        };
+        let m = [mass(&sets[0]), mass(&sets[1]), mass(&sets[2]), mass(&sets[3])];
+        if has_no_pet {
+            // Both votes at once: the no-pet class and ImageNet's view, as a weighted sum of log
+            // scores. 0.1 was the best of the weights 0.1, 0.25, 0.5 and 1 (models/MODEL_CARD.md).
+            let comb: [Vec<f32>; 4] = [0, 1, 2, 3].map(|k| scored[0].1[k].iter().zip(&m[k]).map(|(a, b)| combined_score(*a, *b, 0.1)).collect());
+            scored.push(("no-pet class + ImageNet (ln(1 - P(no pet)) + 0.1 ln(ImageNet pet mass))".into(), comb));
+        }
+        scored.push(("ImageNet pet mass (ImageNet head of the original backbone, second pass; sum of P(cat 281-285, dog 151-268))".into(), m));
+    }
+    let mut outcomes = vec![];
+    for (name, [vp, vn, tp, tn]) in &scored {
+        let o = judge(&Scored { name, val_pets: vp.clone(), val_no: vn.clone(), test_pets: tp.clone(), test_no: tn.clone() }, &right, rule);
+        outcomes.push(o);
+    }
+    // The device's three-way answer, at the model's thresholds and at a pair tuned on validation.
+    let val_labels: Vec<usize> = sets[0].iter().map(|l| l.sample.label).collect();
+    let mut device = vec![];
+    if has_no_pet {
+        let meta = p.metadata();
+        let max_false_val = if let Rule::MaxFalseBreed(f) = rule { f } else { 0.015 };
+        let (pt, ct) = tune_device(&logits[0], &val_labels, &logits[1], t, max_false_val);
+        for (what, p, q) in [("shipped thresholds", meta.pet_threshold, meta.confidence_threshold), ("tuned on val", pt, ct)] {
+            let o = device_outcome(&logits[2], &labels, &logits[3], t, p, q);
+            let all_named = device_outcome(&logits[2], &labels, &logits[3], t, 0.0, 0.0);
+            println!(
+                "device answer, {what} (pet {p:.4}, confidence {q:.2}): test no-pets shown a breed {:.2}% (\"not sure\" {:.2}%); pets not called \"no pet\" {:.2}%; pets named {:.2}%, named right {:.2}% ({:.2} points below naming every pet), right among named {:.2}%",
+                100.0 * o.false_breed, 100.0 * o.no_pet_not_sure, 100.0 * o.pet_recall, 100.0 * o.pets_named, 100.0 * o.pets_named_right, 100.0 * (all_named.pets_named_right - o.pets_named_right), 100.0 * o.precision_named
+            );
+            device.push((what, o));
+        }
+    }
+    // Which no-pet test photos pass under the first (shipped) approach.
+    let first = &scored[0].1;
+    let th = outcomes[0].threshold;
+    let mut offenders: Vec<(f32, String, String)> = sets[3]
+        .iter()
+        .zip(&first[3])
+        .zip(&logits[3])
+        .filter(|((_, s), _)| **s >= th)
+        .map(|((l, s), z)| (*s, l.sample.kind.clone(), petcam::labels::BREEDS[argmax(&z[..breeds()])].to_string()))
+        .collect();
+    offenders.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let scenes_of = |k: usize| -> Vec<Option<crate::data::Scene>> { sets[k].iter().map(|l| l.sample.scene).collect() };
+    let (val_scenes, test_scenes) = (scenes_of(1), scenes_of(3));
+    let scenes = by_scene((&first[1], &val_scenes), (&first[3], &test_scenes), th);
+    let stem = model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
+    std::fs::create_dir_all(out)?;
+    let series: Vec<(String, Vec<(f32, f32)>)> = outcomes.iter().map(|o| (o.approach.split(" (").next().unwrap_or("").to_string(), o.curve.clone())).collect();
+    crate::plots::pet_roc(&out.join(format!("{stem}-no-pet-approaches.png")), &format!("{stem}: pet vs no pet, test splits"), &series, 0.02)?;
+    let json = serde_json::json!({
+        "model": model, "temperature": t, "threshold_rule": rule.describe(),
+        "n": {"val_pets": sets[0].len(), "val_no_pets": sets[1].len(), "test_pets": sets[2].len(), "test_no_pets": sets[3].len()},
+        "outcomes": outcomes,
+        "device": device.iter().map(|(w, o)| serde_json::json!({"thresholds": w, "outcome": o})).collect::<Vec<_>>(),
+        "scenes_of_first": scenes,
+        "false_breeds_of_first": offenders.iter().map(|(s, cat, breed)| serde_json::json!({"pet_score": s, "category": cat, "shown_breed": breed})).collect::<Vec<_>>(),
+    });
+    std::fs::write(out.join(format!("{stem}-no-pet-approaches.json")), serde_json::to_string_pretty(&json)?)?;
+    println!("{} val pets, {} val no-pets, {} test pets (Oxford), {} test no-pets; thresholds set on val: {}", sets[0].len(), sets[1].len(), sets[2].len(), sets[3].len(), rule.describe());
+    println!("| approach | threshold | test false-breed (95% interval) | test pet recall (95% interval) | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
+    let pct = |(lo, hi): (f32, f32)| format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
+    for o in &outcomes {
+        println!(
+            "| {} | {:.4} | {:.2}% ({}) | {:.2}% ({}) | {:.2}% | {:.2} | {:.2}% |",
+            o.approach,
+            o.threshold,
+            100.0 * o.false_breed,
+            pct(o.false_breed_ci),
+            100.0 * o.pet_recall,
+            pct(o.pet_recall_ci),
+            100.0 * o.top1_among_passing,
+            100.0 * o.top1_lost,
+            100.0 * o.recall_at_2pct_test
+        );
+    }
+    println!("\nno-pet photos shown a breed under `{}`, by what they show (val sets the threshold, test judges it):", outcomes[0].approach);
+    println!("| group | val photos | val passing | test photos | test passing | test false-breed (95% interval) |\n|---|---|---|---|---|---|");
+    for r in &scenes {
+        let rate = r.test_passing as f32 / r.test_photos.max(1) as f32;
+        println!("| {} | {} | {} | {} | {} | {:.1}% ({}) |", r.scene.name(), r.val_photos, r.val_passing, r.test_photos, r.test_passing, 100.0 * rate, pct(wilson(r.test_passing, r.test_photos)));
+    }
+    println!("\nno-pet test photos that pass under `{}`:", outcomes[0].approach);
+    for (s, cat, breed) in &offenders {
+        println!("  {s:.4}  {cat}  -> {breed}");
+    }
+    Ok(outcomes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,122 +497,4 @@ mod tests {
         assert!(both > combined_score(0.01, 0.9, 0.1));
         assert!(combined_score(0.0, 0.5, 0.1).is_finite());
     }
-}
-
-/// Loaded val/test photos, a shipped ONNX model, and optionally the ImageNet backbone file:
-/// compares every approach, writes `<out>/<stem>-no-pet-approaches.{png,json}` and returns the
-/// outcomes in table order (the shipped no-pet class first when the model has one).
-pub fn compare(items: &[crate::images::Loaded], model: &std::path::Path, backbone: Option<&std::path::Path>, rule: Rule, out: &std::path::Path) -> anyhow::Result<Vec<Outcome>> {
-    use crate::data::{Split, NO_PET_LABEL};
-    use anyhow::Context;
-    use petcam::classifier::Classifier;
-    let c = petcam::classifier::TractClassifier::load(model)?;
-    let t = c.metadata().temperature;
-    let size = c.metadata().input_size;
-    let has_no_pet = c.metadata().no_pet_index().is_some();
-    let pick = |split: Split, pets: bool| -> Vec<&crate::images::Loaded> {
-        items.iter().filter(|l| l.sample.split == split && (l.sample.label == NO_PET_LABEL) != pets && (!pets || split != Split::Test || l.sample.oxford)).collect()
-    };
-    let sets = [pick(Split::Val, true), pick(Split::Val, false), pick(Split::Test, true), pick(Split::Test, false)];
-    anyhow::ensure!(sets.iter().all(|s| !s.is_empty()), "need pets and no-pets in both val and test splits (give --data and --no-pets)");
-    let logits: Vec<Vec<Vec<f32>>> = sets.iter().map(|s| s.iter().map(|l| c.logits(&petcam::preprocess::to_input(&l.image, size))).collect::<Result<Vec<_>, _>>()).collect::<Result<_, _>>()?;
-    let labels: Vec<usize> = sets[2].iter().map(|l| l.sample.label).collect();
-    let right = correct(&logits[2], &labels);
-    let mut scored: Vec<(String, [Vec<f32>; 4])> =
-        approaches(has_no_pet).iter().map(|a| (format!("{} ({})", a.name, a.how), [0, 1, 2, 3].map(|k| logits[k].iter().map(|z| (a.score)(z, t)).collect()))).collect();
-    if let Some(bb) = backbone {
-        // The untouched ImageNet classifier as a second pass: what keeping its head alive would give.
-        let (arch, w) = crate::model::backbone::load_imagenet(bb, size as usize).with_context(|| bb.display().to_string())?;
-        let device = burn::tensor::Device::flex();
-        let net = crate::model::net::Net::new(&arch, &w, &device);
-        let mass = |s: &Vec<&crate::images::Loaded>| -> Vec<f32> {
-            let imgs: Vec<&image::RgbImage> = s.iter().map(|l| &l.image).collect();
-            crate::train::predict(&net, &imgs, size, &device).iter().map(|z| imagenet_pet_mass(z)).collect()
-        };
-        let m = [mass(&sets[0]), mass(&sets[1]), mass(&sets[2]), mass(&sets[3])];
-        if has_no_pet {
-            // Both votes at once: the no-pet class and ImageNet's view, as a weighted sum of log
-            // scores. 0.1 was the best of the weights 0.1, 0.25, 0.5 and 1 (models/MODEL_CARD.md).
-            let comb: [Vec<f32>; 4] = [0, 1, 2, 3].map(|k| scored[0].1[k].iter().zip(&m[k]).map(|(a, b)| combined_score(*a, *b, 0.1)).collect());
-            scored.push(("no-pet class + ImageNet (ln(1 - P(no pet)) + 0.1 ln(ImageNet pet mass))".into(), comb));
-        }
-        scored.push(("ImageNet pet mass (ImageNet head of the original backbone, second pass; sum of P(cat 281-285, dog 151-268))".into(), m));
-    }
-    let mut outcomes = vec![];
-    for (name, [vp, vn, tp, tn]) in &scored {
-        let o = judge(&Scored { name, val_pets: vp.clone(), val_no: vn.clone(), test_pets: tp.clone(), test_no: tn.clone() }, &right, rule);
-        outcomes.push(o);
-    }
-    // The device's three-way answer, at the model's thresholds and at a pair tuned on validation.
-    let val_labels: Vec<usize> = sets[0].iter().map(|l| l.sample.label).collect();
-    let mut device = vec![];
-    if has_no_pet {
-        let meta = c.metadata();
-        let max_false_val = if let Rule::MaxFalseBreed(f) = rule { f } else { 0.015 };
-        let (pt, ct) = tune_device(&logits[0], &val_labels, &logits[1], t, max_false_val);
-        for (what, p, q) in [("shipped thresholds", meta.pet_threshold, meta.confidence_threshold), ("tuned on val", pt, ct)] {
-            let o = device_outcome(&logits[2], &labels, &logits[3], t, p, q);
-            let all_named = device_outcome(&logits[2], &labels, &logits[3], t, 0.0, 0.0);
-            println!(
-                "device answer, {what} (pet {p:.4}, confidence {q:.2}): test no-pets shown a breed {:.2}% (\"not sure\" {:.2}%); pets not called \"no pet\" {:.2}%; pets named {:.2}%, named right {:.2}% ({:.2} points below naming every pet), right among named {:.2}%",
-                100.0 * o.false_breed, 100.0 * o.no_pet_not_sure, 100.0 * o.pet_recall, 100.0 * o.pets_named, 100.0 * o.pets_named_right, 100.0 * (all_named.pets_named_right - o.pets_named_right), 100.0 * o.precision_named
-            );
-            device.push((what, o));
-        }
-    }
-    // Which no-pet test photos pass under the first (shipped) approach.
-    let first = &scored[0].1;
-    let th = outcomes[0].threshold;
-    let mut offenders: Vec<(f32, String, String)> = sets[3]
-        .iter()
-        .zip(&first[3])
-        .zip(&logits[3])
-        .filter(|((_, s), _)| **s >= th)
-        .map(|((l, s), z)| (*s, l.sample.kind.clone(), petcam::labels::BREEDS[argmax(&z[..breeds()])].to_string()))
-        .collect();
-    offenders.sort_by(|a, b| b.0.total_cmp(&a.0));
-    let scenes_of = |k: usize| -> Vec<Option<crate::data::Scene>> { sets[k].iter().map(|l| l.sample.scene).collect() };
-    let (val_scenes, test_scenes) = (scenes_of(1), scenes_of(3));
-    let scenes = by_scene((&first[1], &val_scenes), (&first[3], &test_scenes), th);
-    let stem = model.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_default();
-    std::fs::create_dir_all(out)?;
-    let series: Vec<(String, Vec<(f32, f32)>)> = outcomes.iter().map(|o| (o.approach.split(" (").next().unwrap_or("").to_string(), o.curve.clone())).collect();
-    crate::plots::pet_roc(&out.join(format!("{stem}-no-pet-approaches.png")), &format!("{stem}: pet vs no pet, test splits"), &series, 0.02)?;
-    let json = serde_json::json!({
-        "model": model, "temperature": t, "threshold_rule": rule.describe(),
-        "n": {"val_pets": sets[0].len(), "val_no_pets": sets[1].len(), "test_pets": sets[2].len(), "test_no_pets": sets[3].len()},
-        "outcomes": outcomes,
-        "device": device.iter().map(|(w, o)| serde_json::json!({"thresholds": w, "outcome": o})).collect::<Vec<_>>(),
-        "scenes_of_first": scenes,
-        "false_breeds_of_first": offenders.iter().map(|(s, cat, breed)| serde_json::json!({"pet_score": s, "category": cat, "shown_breed": breed})).collect::<Vec<_>>(),
-    });
-    std::fs::write(out.join(format!("{stem}-no-pet-approaches.json")), serde_json::to_string_pretty(&json)?)?;
-    println!("{} val pets, {} val no-pets, {} test pets (Oxford), {} test no-pets; thresholds set on val: {}", sets[0].len(), sets[1].len(), sets[2].len(), sets[3].len(), rule.describe());
-    println!("| approach | threshold | test false-breed (95% interval) | test pet recall (95% interval) | top-1 among passing | top-1 lost (points) | best recall at <=2% false-breed (test-tuned) |\n|---|---|---|---|---|---|---|");
-    let pct = |(lo, hi): (f32, f32)| format!("{:.1}-{:.1}%", 100.0 * lo, 100.0 * hi);
-    for o in &outcomes {
-        println!(
-            "| {} | {:.4} | {:.2}% ({}) | {:.2}% ({}) | {:.2}% | {:.2} | {:.2}% |",
-            o.approach,
-            o.threshold,
-            100.0 * o.false_breed,
-            pct(o.false_breed_ci),
-            100.0 * o.pet_recall,
-            pct(o.pet_recall_ci),
-            100.0 * o.top1_among_passing,
-            100.0 * o.top1_lost,
-            100.0 * o.recall_at_2pct_test
-        );
-    }
-    println!("\nno-pet photos shown a breed under `{}`, by what they show (val sets the threshold, test judges it):", outcomes[0].approach);
-    println!("| group | val photos | val passing | test photos | test passing | test false-breed (95% interval) |\n|---|---|---|---|---|---|");
-    for r in &scenes {
-        let rate = r.test_passing as f32 / r.test_photos.max(1) as f32;
-        println!("| {} | {} | {} | {} | {} | {:.1}% ({}) |", r.scene.name(), r.val_photos, r.val_passing, r.test_photos, r.test_passing, 100.0 * rate, pct(wilson(r.test_passing, r.test_photos)));
-    }
-    println!("\nno-pet test photos that pass under `{}`:", outcomes[0].approach);
-    for (s, cat, breed) in &offenders {
-        println!("  {s:.4}  {cat}  -> {breed}");
-    }
-    Ok(outcomes)
 }

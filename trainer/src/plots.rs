@@ -97,7 +97,10 @@ pub fn confusion(path: &Path, title: &str, m: &[Vec<usize>], labels: &[String]) 
 }
 
 /// Reliability diagram: accuracy vs confidence per bin, before and after temperature scaling.
-pub fn reliability(path: &Path, title: &str, series: &[(String, Vec<(f32, f32, usize)>)]) -> Result<()> {
+/// One bin of a reliability diagram: (mean confidence, accuracy, photos in the bin).
+pub type ReliabilityBin = (f32, f32, usize);
+
+pub fn reliability(path: &Path, title: &str, series: &[(String, Vec<ReliabilityBin>)]) -> Result<()> {
     init_font();
     let root = BitMapBackend::new(path, (600, 560)).into_drawing_area();
     root.fill(&WHITE).map_err(e)?;

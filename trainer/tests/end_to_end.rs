@@ -168,8 +168,9 @@ fn train_export_reload_agree() {
     let net = Net::new(&a, &w, &device);
     let pic = items.iter().find(|l| l.sample.split == Split::Test).unwrap();
     let trainer_logits = &train::predict(&net, &[&pic.image], size, &device)[0];
-    let input = petcam::preprocess::to_input(&pic.image, size);
+    let input = petcam::pipeline::Preprocessor::new(size).prepare(&pic.image, &mut Default::default()).1.to_vec();
     let tract_logits = c.logits(&input).unwrap();
+    assert_eq!(tract_logits, petcam::pipeline::Pipeline::new(TractClassifier::load(&onnx_path).unwrap()).logits(&pic.image).unwrap(), "the trainer's evaluation path is the device's");
     for (x, y) in trainer_logits.iter().zip(&tract_logits) {
         assert!((x - y).abs() < 1e-3, "{x} vs {y}");
     }
@@ -227,7 +228,7 @@ fn bad_inputs_are_clear_errors() {
     let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("bad-data");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(root.join("beagle")).unwrap();
-    let err = data::load(&[root.clone()], 0.2, 1).unwrap_err().to_string();
+    let err = data::load(std::slice::from_ref(&root), 0.2, 1).unwrap_err().to_string();
     assert!(err.contains("beagle") && err.contains("no images"), "{err}");
     let not_pth = root.join("weights.pth");
     std::fs::write(&not_pth, b"not a checkpoint").unwrap();

@@ -13,7 +13,6 @@
 #![allow(non_snake_case)]
 #![allow(non_upper_case_globals)]
 #![allow(unknown_lints)]
-#![allow(unaligned_references)]
 #![allow(unnecessary_transmutes)]
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]

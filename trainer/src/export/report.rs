@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use burn::tensor::Device;
 use petcam::classifier::TractClassifier;
 use petcam::metadata::{ModelMetadata, FORMAT_VERSION};
+use petcam::pipeline::Preprocessor;
 use petcam::preprocess;
 use serde_json::json;
 use std::path::PathBuf;
@@ -230,7 +231,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                 .filter(|l| l.sample.split == Split::Train)
                 .step_by((data.len() / args.calib_images.max(1)).max(1))
                 .take(args.calib_images)
-                .map(|l| preprocess::centre_crop_resize(&l.image, size))
+                .map(|l| Preprocessor::model_picture(&l.image, size))
                 .collect();
             if calib.is_empty() {
                 bail!("no training images to calibrate int8 activations");
