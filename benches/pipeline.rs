@@ -62,7 +62,7 @@ fn stages(c: &mut Criterion) {
     c.bench_function("decision_update", |b| b.iter(|| d.update(black_box(&scores))));
     let mut canvas = Canvas::new(240, 240);
     let screen = Screen::Breed { name: "Beagle".into(), probability: 0.98, top: vec![("Beagle".into(), 0.98), ("Basset Hound".into(), 0.01), ("Pug".into(), 0.005)] };
-    let overlay = Overlay { preview: Some(img.clone()), fps: Some(10.0) };
+    let overlay = Overlay { preview: Some(img.clone()), region: None, fps: Some(10.0) };
     c.bench_function("render_breed_screen_240x240", |b| b.iter(|| render(&mut canvas, black_box(&screen), black_box(&overlay))));
     // The whole frame as the kiosk handles it: decode, locate, preprocess, classify, decide, draw.
     for (name, path) in models().into_iter().filter(|(n, _)| n.ends_with("f32")) {
@@ -74,7 +74,7 @@ fn stages(c: &mut Criterion) {
                 let a = p.analyse_frame(black_box(&mjpeg), &mut StageTimes::default()).unwrap();
                 let dec = d.update(&a.scores);
                 let screen = petcam::kiosk::screen_for(&dec, &labels);
-                render(&mut canvas, &screen, &Overlay { preview: Some(a.rgb), fps: Some(10.0) });
+                render(&mut canvas, &screen, &Overlay { preview: Some(a.rgb), region: Some(a.region), fps: Some(10.0) });
             })
         });
     }

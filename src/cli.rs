@@ -18,6 +18,10 @@ pub struct ModelArg {
     /// ONNX model (default: the shipped model, see `petcam info`).
     #[arg(long)]
     pub model: Option<PathBuf>,
+    /// Where in the frame to look: `activation` (find the pet with the model's class-activation
+    /// map; the default) or `centre` (the middle square, as before).
+    #[arg(long)]
+    pub locator: Option<String>,
 }
 
 #[derive(Args, Clone)]

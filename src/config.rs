@@ -21,6 +21,10 @@
 //! rotation = 0
 //! spi_hz = 40000000
 //!
+//! [locate]
+//! method = "activation"                      # activation | centre
+//! every = 6                                  # frames between two searches for the pet
+//!
 //! [decision]                                 # defaults come from the model's metadata
 //! window = 5
 //! pet_margin = 0.1
@@ -97,7 +101,20 @@ pub struct FileConfig {
     pub camera: CameraSection,
     pub panel: PanelSection,
     pub decision: DecisionSection,
+    pub locate: LocateSection,
 }
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LocateSection {
+    /// `activation` or `centre` ([`crate::locate::by_name`]).
+    pub method: Option<String>,
+    /// The activation locator's wide pass runs every this many frames.
+    pub every: Option<usize>,
+}
+
+/// The locate stage used when neither `--locator` nor the settings file names one.
+pub const DEFAULT_LOCATOR: &str = "activation";
 
 /// A settings file that cannot be used: names the file and, where it can, the key.
 #[derive(Debug, thiserror::Error)]

@@ -222,7 +222,7 @@ impl<'p, S: FrameSource, C: Classifier, D: Display> Kiosk<'p, S, C, D> {
                         fps_window.pop_front();
                     }
                     let fps = (fps_window.len() > 1).then(|| (fps_window.len() - 1) as f32 / now.duration_since(fps_window[0]).as_secs_f32().max(1e-6));
-                    let overlay = Overlay { preview: self.options.preview.then_some(analysis.rgb), fps };
+                    let overlay = Overlay { preview: self.options.preview.then_some(analysis.rgb), region: Some(analysis.region), fps };
                     let screen = screen_for(&decision, &self.labels);
                     if !self.show(&screen, &overlay, &mut times) {
                         summary.display_errors += 1;

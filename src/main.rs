@@ -5,7 +5,7 @@ mod cli;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use cli::{Cli, Cmd, ScreenArgs};
+use cli::{Cli, Cmd, ModelArg, ScreenArgs};
 use petcam::classifier::{Classifier, TractClassifier};
 use petcam::config::{self, DisplayKind, FileConfig};
 use petcam::decision::{Decider, DecisionConfig};
@@ -47,12 +47,27 @@ fn init_logging(filter: &str) {
 
 /// The model (`--model`, else the settings file's, else the shipped one), loaded once, in its
 /// pipeline.
-fn load_pipeline(flag: Option<&Path>, file: &FileConfig) -> Result<Pipeline<TractClassifier>> {
-    let path = config::resolve_model(flag.or(file.model.as_deref()));
+fn load_pipeline(flags: &ModelArg, file: &FileConfig) -> Result<Pipeline<TractClassifier>> {
+    let path = config::resolve_model(flags.model.as_deref().or(file.model.as_deref()));
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;
     tracing::info!("model {} ({}) loaded in {:.0} ms", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0);
-    Ok(Pipeline::new(c))
+    let locator = locator_for(&path, c.metadata().no_pet_index(), flags.locator.as_deref(), file)?;
+    Ok(Pipeline::new(c).with_locator(locator))
+}
+
+/// The locate stage: `--locator`, else the settings file's, else [`config::DEFAULT_LOCATOR`]. A
+/// locator asked for by name must load; the default falls back to the centre square (logged).
+fn locator_for(model: &Path, no_pet: Option<usize>, flag: Option<&str>, file: &FileConfig) -> Result<Box<dyn petcam::locate::Locate>> {
+    let asked = flag.or(file.locate.method.as_deref());
+    match petcam::locate::by_name(asked.unwrap_or(config::DEFAULT_LOCATOR), model, no_pet, file.locate.every) {
+        Ok(l) => Ok(l),
+        Err(e) if asked.is_none() => {
+            tracing::warn!("{e}; locating with the centre square");
+            Ok(Box::new(petcam::locate::CentreCrop))
+        }
+        Err(e) => bail!(e),
+    }
 }
 
 /// The decider for one stream, from the settings file and the model's calibration.
@@ -162,7 +177,7 @@ fn run(cmd: Cmd) -> Result<i32> {
     match cmd {
         Cmd::Classify { images, model, config: cfg_path, top_k, json } => {
             let file = FileConfig::load_or_default(cfg_path.as_deref())?;
-            let mut p = load_pipeline(model.model.as_deref(), &file)?;
+            let mut p = load_pipeline(&model, &file)?;
             let meta = p.metadata().clone();
             let no_pet = meta.no_pet_index();
             let mut failed = 0;
@@ -224,7 +239,7 @@ fn run(cmd: Cmd) -> Result<i32> {
         }
         Cmd::Replay { dir, model, config: cfg_path, screen, looping, frames, json, quiet } => {
             let file = FileConfig::load_or_default(cfg_path.as_deref())?;
-            let mut p = load_pipeline(model.model.as_deref(), &file)?;
+            let mut p = load_pipeline(&model, &file)?;
             let src = RecordingSource::open(&dir, looping)?;
             // Screens go where --display says, never to the settings file's panel: on a device the
             // kiosk service owns it.
@@ -243,9 +258,9 @@ fn run(cmd: Cmd) -> Result<i32> {
             println!("{summary}");
             Ok(0)
         }
-        Cmd::Demo { model, out } => demo(model.model.as_deref(), &out),
+        Cmd::Demo { model, out } => demo(&model, &out),
         Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, json, dump_input } => {
-            bench(model.model.as_deref(), image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref())
+            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
@@ -278,17 +293,17 @@ fn run(cmd: Cmd) -> Result<i32> {
         }
         Cmd::Run { model, config: cfg_path, camera, screen, frames } => {
             let file = FileConfig::load_or_default(cfg_path.as_deref())?;
-            run_kiosk(model.model.as_deref(), camera, &screen, &file, frames)
+            run_kiosk(&model, camera, &screen, &file, frames)
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn bench(model: Option<&Path>, image: Option<&Path>, raw: Option<&Path>, runs: usize, warmup: usize, threads: usize, profile: bool, json: bool, dump: Option<&Path>) -> Result<i32> {
+fn bench(model: &ModelArg, image: Option<&Path>, raw: Option<&Path>, runs: usize, warmup: usize, threads: usize, profile: bool, json: bool, dump: Option<&Path>) -> Result<i32> {
     petcam::classifier::set_threads(threads).map_err(anyhow::Error::msg)?;
-    let path = config::resolve_model(model);
+    let path = config::resolve_model(model.model.as_deref());
     let t = std::time::Instant::now();
-    let mut p = Pipeline::new(TractClassifier::load(&path)?);
+    let mut p = load_pipeline(model, &FileConfig::default())?;
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
     let size = p.metadata().input_size;
     let demo_cat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png");
@@ -360,7 +375,7 @@ fn letterbox(img: &image::RgbImage, w: u32, h: u32) -> image::RgbImage {
     out
 }
 
-fn demo(model: Option<&Path>, out: &Path) -> Result<i32> {
+fn demo(model: &ModelArg, out: &Path) -> Result<i32> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/recordings");
     let mut dirs: Vec<PathBuf> = std::fs::read_dir(&root)
         .with_context(|| format!("{}: demo recordings not found", root.display()))?
@@ -425,9 +440,9 @@ fn record_camera(_: &Path, _: &Path, _: usize, _: PixelFormat, _: u32, _: u32) -
     bail!("this petcam was built without camera support (feature `camera`)")
 }
 
-fn run_kiosk(model: Option<&Path>, camera: Option<PathBuf>, screen: &ScreenArgs, file: &FileConfig, frames: usize) -> Result<i32> {
+fn run_kiosk(model: &ModelArg, camera: Option<PathBuf>, screen: &ScreenArgs, file: &FileConfig, frames: usize) -> Result<i32> {
     let display = screen_display(screen, file, if cfg!(all(feature = "spi", target_os = "linux")) { "st7789" } else { "png:petcam-screens" })?;
-    let model_path = config::resolve_model(model.or(file.model.as_deref()));
+    let model_path = config::resolve_model(model.model.as_deref().or(file.model.as_deref()));
     let classifier = match TractClassifier::load(&model_path) {
         Ok(c) => c,
         Err(e) => {
@@ -439,7 +454,8 @@ fn run_kiosk(model: Option<&Path>, camera: Option<PathBuf>, screen: &ScreenArgs,
             return Err(e.into());
         }
     };
-    let mut p = Pipeline::new(classifier);
+    let locator = locator_for(&model_path, classifier.metadata().no_pet_index(), model.locator.as_deref(), file)?;
+    let mut p = Pipeline::new(classifier).with_locator(locator);
     let decider = decider(&p, file);
     let source = open_camera(camera, file)?;
     let opts = Options { max_frames: frames, preview: !screen.no_preview, ..Options::default() };

@@ -124,7 +124,7 @@ fn bad_recording_sidecar_is_a_clear_error() {
 }
 
 /// Every model in `models/` (the 96 px default and the 128 px alternative) works in the app as
-/// shipped: its input size comes from its metadata, it names the demo cat as a cat breed and says
+/// shipped: its input size comes from its metadata, its best guess for the demo cat is a cat breed and it says
 /// "no pet" for the coffee cup.
 #[test]
 fn every_shipped_model_runs_in_the_app() {
@@ -138,7 +138,8 @@ fn every_shipped_model_runs_in_the_app() {
         let o = petcam(&["classify", "--json", "--model", m.to_str().unwrap(), demo_image("chelsea.png").to_str().unwrap(), demo_image("coffee.png").to_str().unwrap()]);
         assert!(o.status.success(), "{}: {}", m.display(), stderr(&o));
         let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-        assert_eq!(lines[0]["decision"], "breed", "{}: {:?}", m.display(), lines[0]);
+        // Chelsea is a tabby, none of the 37 breeds: a cat breed or an honest "not sure".
+        assert!(lines[0]["decision"] == "breed" || lines[0]["decision"] == "not_sure", "{}: {:?}", m.display(), lines[0]);
         assert!(petcam::labels::is_cat(lines[0]["label"].as_str().unwrap()), "{}: {:?}", m.display(), lines[0]);
         assert_eq!(lines[1]["decision"], "no_pet", "{}: {:?}", m.display(), lines[1]);
     }

@@ -9,7 +9,8 @@ fn preview() -> image::RgbImage {
 }
 
 fn screens() -> Vec<(&'static str, Screen, Overlay)> {
-    let with = Overlay { preview: Some(preview()), fps: Some(9.7) };
+    // The pet found right of centre: the classified square is outlined on the preview.
+    let with = Overlay { preview: Some(preview()), region: Some(petcam::preprocess::Rect { x: 70, y: 30, width: 72, height: 72 }), fps: Some(9.7) };
     let top = vec![("Beagle".to_string(), 0.982), ("Basset Hound".to_string(), 0.011), ("English Foxhound Long Name".to_string(), 0.004)];
     vec![
         ("breed", Screen::Breed { name: "Beagle".into(), probability: 0.982, top: top.clone() }, with.clone()),

@@ -23,8 +23,10 @@ pub enum Screen {
 /// Extra information shown on every screen.
 #[derive(Debug, Clone, Default)]
 pub struct Overlay {
-    /// Camera picture (any size; scaled to fit the preview box).
+    /// Camera picture (any size; the whole frame is fitted into the preview box).
     pub preview: Option<RgbImage>,
+    /// The region of the preview picture that was classified, outlined on the preview.
+    pub region: Option<crate::preprocess::Rect>,
     pub fps: Option<f32>,
 }
 
@@ -162,9 +164,18 @@ fn preview(c: &mut Canvas, overlay: &Overlay, x: i32, y: i32, side: u32) -> bool
     if side < 8 {
         return false;
     }
-    let small = crate::preprocess::centre_crop_resize(img, side);
-    c.blit(&small, x, y);
+    // The whole frame, fitted into the square and centred in it.
+    let scale = side as f32 / img.width().max(img.height()).max(1) as f32;
+    let (pw, ph) = (((img.width() as f32 * scale).round() as u32).clamp(1, side), ((img.height() as f32 * scale).round() as u32).clamp(1, side));
+    let small = image::imageops::resize(img, pw, ph, image::imageops::FilterType::Triangle);
+    let (ox, oy) = (x + (side - pw) as i32 / 2, y + (side - ph) as i32 / 2);
+    c.blit(&small, ox, oy);
     let _ = Rectangle::new(Point::new(x - 1, y - 1), Size::new(side + 2, side + 2)).into_styled(PrimitiveStyle::with_stroke(DIM, 1)).draw(c);
+    if let Some(r) = overlay.region {
+        let at = |v: u32| (v as f32 * scale).round() as i32;
+        let size = Size::new((r.width as f32 * scale).round().max(3.0) as u32, (r.height as f32 * scale).round().max(3.0) as u32);
+        let _ = Rectangle::new(Point::new(ox + at(r.x), oy + at(r.y)), size).into_styled(PrimitiveStyle::with_stroke(FAIR, 2)).draw(c);
+    }
     true
 }
 

@@ -17,8 +17,10 @@ pub struct Made {
     pub dir: PathBuf,
     /// A breed label, or `no_pet`.
     pub expected: String,
-    /// For the pet-enters recording: index of the first frame with the pet.
+    /// For the pet-enters recordings: index of the first frame with the pet.
     pub enters_at: Option<usize>,
+    /// For the small pets: where the pet's centre is in each frame (pixels; `None` before it enters).
+    pub pet_track: Vec<Option<(u32, u32)>>,
 }
 
 /// Splits one CSV line, honouring double quotes.
@@ -104,7 +106,7 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         let fmt = if k % 3 == 2 { PixelFormat::Yuyv } else { PixelFormat::Mjpeg };
         let dir = out.join(format!("pet-{}", breed.to_lowercase()));
         write(&dir, fmt, &frames, breed, &format!("{photo} over a room, {:.0}% of frame height", place.height_frac * 100.0));
-        made.push(Made { dir, expected: breed.to_string(), enters_at: None });
+        made.push(Made { dir, expected: breed.to_string(), enters_at: None, pet_track: vec![] });
     }
 
     // Empty scenes and things that are not pets: a room, people, other animals.
@@ -121,7 +123,7 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         let frames: Vec<_> = (0..8).map(|_| scene::compose(&bg, None, &look, &mut rng)).collect();
         let dir = out.join(format!("nopet-{name}"));
         write(&dir, if k % 2 == 0 { PixelFormat::Mjpeg } else { PixelFormat::Yuyv }, &frames, "no_pet", &format!("{} filling the frame", path.file_name().unwrap().to_string_lossy()));
-        made.push(Made { dir, expected: "no_pet".into(), enters_at: None });
+        made.push(Made { dir, expected: "no_pet".into(), enters_at: None, pet_track: vec![] });
     }
 
     // A pet walks into an empty room: 10 empty frames, then 15 with the pet.
@@ -139,6 +141,46 @@ pub fn make_all(shared: &Path, out: &Path) -> Vec<Made> {
         .collect();
     let dir = out.join("pet-enters");
     write(&dir, PixelFormat::Mjpeg, &frames, breed, &format!("empty room, then {photo} walks in at frame 11"));
-    made.push(Made { dir, expected: breed.into(), enters_at: Some(10) });
+    made.push(Made { dir, expected: breed.into(), enters_at: Some(10), pet_track: vec![] });
+
+    // Small pets off-centre, as a kiosk camera sees a pet across the room: 40-45% of the frame
+    // height, in a side third of the frame, where the centre square misses most of it.
+    for (k, breed) in SMALL_BREEDS.iter().enumerate() {
+        let photo = test_photo(&pets_manifest, breed, 1).unwrap_or_else(|| panic!("no second Oxford test photo of {breed}"));
+        let pet = read(&shared.join("pets").join(&photo));
+        let mut rng = Rng::new(4000 + k as u64);
+        let look = Look::random(&mut rng);
+        let bg = &backgrounds[k % backgrounds.len()];
+        let place = Placement { height_frac: 0.42, centre_x: if k % 2 == 0 { 0.2 } else { 0.8 }, centre_y: if k % 3 == 0 { 0.35 } else { 0.6 } };
+        let at = |i: usize| Placement { centre_x: place.centre_x + 0.004 * i as f32, ..place };
+        let frames: Vec<_> = (0..10).map(|i| scene::compose(bg, Some((&pet, at(i))), &look, &mut rng)).collect();
+        let dir = out.join(format!("small-{}", breed.to_lowercase()));
+        write(&dir, PixelFormat::Mjpeg, &frames, breed, &format!("{photo}, small ({:.0}% of frame height) at x = {:.0}%", place.height_frac * 100.0, place.centre_x * 100.0));
+        let pet_track = (0..10).map(|i| Some(centre_of(at(i)))).collect();
+        made.push(Made { dir, expected: breed.to_string(), enters_at: None, pet_track });
+    }
+
+    // A small pet walks in along the far side of the room: 8 empty frames, then 17 with the pet
+    // (45% of the frame height) moving from the left edge towards the right third.
+    let breed = "beagle";
+    let photo = test_photo(&pets_manifest, breed, 1).expect("a second beagle test photo");
+    let pet = read(&shared.join("pets").join(&photo));
+    let mut rng = Rng::new(5000);
+    let look = Look::random(&mut rng);
+    let bg = &backgrounds[0];
+    let at = |i: usize| (i >= 8).then_some(Placement { height_frac: 0.45, centre_x: 0.12 + 0.03 * (i as f32 - 8.0), centre_y: 0.4 });
+    let frames: Vec<_> = (0..25).map(|i| scene::compose(bg, at(i).map(|p| (&pet, p)), &look, &mut rng)).collect();
+    let dir = out.join("small-enters");
+    write(&dir, PixelFormat::Mjpeg, &frames, breed, &format!("empty room, then {photo}, small, walks in from the left at frame 9"));
+    made.push(Made { dir, expected: breed.into(), enters_at: Some(8), pet_track: (0..25).map(|i| at(i).map(centre_of)).collect() });
     made
 }
+
+/// Where `scene::compose` puts the centre of a subject placed at `p` (not clamped: these subjects
+/// stay inside the frame).
+fn centre_of(p: Placement) -> (u32, u32) {
+    ((p.centre_x * W as f32) as u32, (p.centre_y * H as f32) as u32)
+}
+
+/// Breeds of the small off-centre recordings (their second Oxford test photo each).
+pub const SMALL_BREEDS: [&str; 6] = ["Persian", "Ragdoll", "Russian_Blue", "beagle", "samoyed", "yorkshire_terrier"];

@@ -7,6 +7,7 @@
 //! tract, [`plots`] draws the figures, [`study`] runs parameter studies.
 
 pub mod augment;
+pub mod camera;
 pub mod data;
 pub mod distill;
 pub mod export;

@@ -102,6 +102,35 @@ enum Cmd {
         #[arg(long)]
         from_size: Option<u32>,
     },
+    /// The camera-conditions benchmark: every Oxford test photo and as many no-pet test photos,
+    /// clean and as simulated camera frames, through the device pipeline (top-1, pets given a
+    /// breed, false breeds by group).
+    Camera {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        /// The locate stage: `centre` (the middle square) or `activation` (the classifier's
+        /// class-activation map over the whole frame).
+        #[arg(long, default_value = "centre")]
+        locator: String,
+        /// Seed of the simulated camera (placement, look, background).
+        #[arg(long, default_value_t = 1)]
+        camera_seed: u64,
+        /// Write the first N pet and N pet-free frames here as JPEG, for a look (never commit them:
+        /// they are made from ../shared photos).
+        #[arg(long)]
+        frames_out: Option<PathBuf>,
+        #[arg(long, default_value_t = 12)]
+        frames_out_count: usize,
+        /// The split to judge: `test` for reports, `val` to tune the locator.
+        #[arg(long, value_enum, default_value_t = Split::Test)]
+        split: Split,
+        /// At most this many pet photos (spread over the split), for quick comparisons.
+        #[arg(long)]
+        limit: Option<usize>,
+    },
     /// Train every combination of the varied parameters; overlay plots and a summary table in --out.
     /// Example: `study --model seed-cnn --vary optimizer=adam,nadam,adadelta --vary dropout=0,0.2 --epochs 5`.
     Study {
@@ -342,6 +371,18 @@ fn main() -> Result<()> {
             for f in &ex.files {
                 println!("wrote {}", f.display());
             }
+        }
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit } => {
+            let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
+            samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
+            let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
+            petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg)?;
+            let make = || petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).ok();
+            let t = std::time::Instant::now();
+            let settings = petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit };
+            let judged = petcam_trainer::camera::run(&samples, &settings)?;
+            println!("camera-conditions benchmark, {split:?} split: {} with locator `{locator}`, camera seed {camera_seed} ({:.0} s)", model.display(), t.elapsed().as_secs_f32());
+            print!("{}", petcam_trainer::camera::report(&judged, meta.pet_threshold));
         }
         Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;

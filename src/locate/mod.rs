@@ -7,7 +7,10 @@
 //! need not look everywhere on every frame); [`Locate::reset`] forgets it when the stream breaks.
 //!
 //! [`CentreCrop`], the largest square in the middle of the frame, is the first implementation and
-//! the fallback of every later one.
+//! the fallback of every later one. [`activation::ActivationLocator`] finds the pet with the
+//! classifier's class-activation map over the whole frame.
+
+pub mod activation;
 
 use crate::preprocess::Rect;
 use image::RgbImage;
@@ -33,6 +36,23 @@ impl Locate for CentreCrop {
     }
     fn name(&self) -> &'static str {
         "centre"
+    }
+}
+
+/// The locate stages by name, as `--locator` takes them: `centre`, or `activation` (built from the
+/// model file at `model`, whose no-pet output is label `no_pet`; `activation:key=value,...` sets
+/// its [`activation::ActivationConfig`]).
+/// `every` overrides how often the activation locator searches (frames).
+pub fn by_name(name: &str, model: &std::path::Path, no_pet: Option<usize>, every: Option<usize>) -> Result<Box<dyn Locate>, String> {
+    match name {
+        "centre" | "center" => Ok(Box::new(CentreCrop)),
+        _ if name == "activation" || name.starts_with("activation:") => {
+            let no_pet = no_pet.ok_or_else(|| format!("{}: the activation locator needs a model with a no-pet output", model.display()))?;
+            let mut cfg: activation::ActivationConfig = name.strip_prefix("activation:").unwrap_or("").parse()?;
+            cfg.every = every.unwrap_or(cfg.every).max(1);
+            Ok(Box::new(activation::ActivationLocator::load(model, no_pet, cfg).map_err(|e| e.to_string())?))
+        }
+        _ => Err(format!("unknown locator `{name}` (centre, activation, activation:key=value,...)")),
     }
 }
 

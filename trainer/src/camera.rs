@@ -1,0 +1,194 @@
+//! The camera-conditions benchmark: accuracy the way the kiosk is used, beside the clean photos.
+//!
+//! Every Oxford *test* photo is put in front of a simulated cheap camera ([`petcam::scene::Shot`]:
+//! a 640x480 frame, the pet at 35-100% of the frame height anywhere in it, possibly cut by the
+//! edge, slightly stretched, on a background from the no-pets *test* photos, with colour cast,
+//! exposure, gamma, noise, defocus and MJPEG at quality 50-80), and as many pet-free frames are
+//! made the same way from no-pets *test* photos (other animals among them). Every frame goes
+//! through the device's own [`Pipeline`] (MJPEG decode, locate, crop, classify), and so does every
+//! clean photo, as `petcam classify` takes it. Frames are made at run time from `../shared` and
+//! never stored, except the few `--frames-out` writes for a look.
+
+use crate::data::{Sample, Scene, Split, NO_PET_LABEL};
+use crate::metrics::argmax;
+use anyhow::{ensure, Context, Result};
+use image::RgbImage;
+use petcam::classifier::TractClassifier;
+use petcam::frame::{self, Frame, PixelFormat};
+use petcam::locate::Locate;
+use petcam::pipeline::{Pipeline, StageTimes};
+use petcam::scene::{self, Footprint, Rng, Shot};
+use rayon::prelude::*;
+use std::path::Path;
+
+/// One benchmark item: a photo judged clean and as a camera frame.
+#[derive(Debug, Clone)]
+pub struct Judged {
+    /// Breed label, or [`NO_PET_LABEL`].
+    pub label: usize,
+    pub scene: Option<Scene>,
+    pub clean: Verdict,
+    pub camera: Verdict,
+    /// Where the subject landed in the camera frame.
+    pub footprint: Footprint,
+    /// Share of the classified region covered by the subject (camera frames).
+    pub region_on_subject: f32,
+}
+
+/// What the pipeline said of one picture.
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict {
+    /// Most probable breed (the no-pet output excluded).
+    pub breed: usize,
+    /// `1 - P(no pet)`.
+    pub pet_score: f32,
+}
+
+/// Benchmark settings.
+pub struct Settings<'a> {
+    pub model: &'a Path,
+    /// Builds the locate stage for each worker thread (`None`: the pipeline's default).
+    pub locator: &'a (dyn Fn() -> Option<Box<dyn Locate>> + Sync),
+    pub seed: u64,
+    /// Write the first N camera frames (pets and pet-free) here as JPEG, for a look.
+    pub frames_out: Option<&'a Path>,
+    pub frames_out_count: usize,
+    /// The split judged (`Test` for reports; `Val` to tune the locator).
+    pub split: Split,
+    /// At most this many pet photos, spread evenly over the split (and as many pet-free frames).
+    pub limit: Option<usize>,
+}
+
+fn read(path: &Path) -> Result<RgbImage> {
+    Ok(image::open(path).with_context(|| path.display().to_string())?.to_rgb8())
+}
+
+/// Runs the benchmark on one split of `samples` (pets: Oxford photos only).
+pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
+    let mut pets: Vec<&Sample> = samples.iter().filter(|x| x.split == s.split && x.label != NO_PET_LABEL && x.oxford).collect();
+    if let Some(n) = s.limit {
+        let step = pets.len().div_ceil(n.max(1)).max(1);
+        pets = pets.into_iter().step_by(step).take(n).collect();
+    }
+    let no_pets: Vec<&Sample> = samples.iter().filter(|x| x.split == s.split && x.label == NO_PET_LABEL).collect();
+    let backgrounds: Vec<&Sample> = no_pets.iter().copied().filter(|x| x.scene != Some(Scene::Animal)).collect();
+    ensure!(!pets.is_empty(), "no Oxford test photos of pets (give --data with the Oxford-IIIT Pet layout or the shared manifest)");
+    ensure!(!backgrounds.is_empty(), "no no-pet test photos for backgrounds (give --no-pets)");
+    // As many pet-free frames as pet frames, cycling through the no-pet test photos.
+    let subjects: Vec<(usize, &Sample)> = pets.iter().copied().chain((0..pets.len()).map(|i| no_pets[i % no_pets.len()])).enumerate().collect();
+    if let Some(dir) = s.frames_out {
+        std::fs::create_dir_all(dir).with_context(|| dir.display().to_string())?;
+    }
+    let pb = indicatif::ProgressBar::new(subjects.len() as u64);
+    let out: Vec<Result<Judged>> = subjects
+        .par_iter()
+        .map_init(
+            || -> Result<Pipeline<TractClassifier>> {
+                let p = Pipeline::new(TractClassifier::load(s.model)?);
+                Ok(match (s.locator)() {
+                    Some(l) => p.with_locator(l),
+                    None => p,
+                })
+            },
+            |pipeline, &(i, sample)| -> Result<Judged> {
+                let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+                let photo = read(&sample.path)?;
+                let mut rng = Rng::new(s.seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+                let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
+                let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
+                let shot = Shot::random(&mut rng);
+                let (pixels, footprint) = shot.compose(&bg, &photo, &mut rng);
+                let jpeg = frame::encode_jpeg(&pixels, shot.jpeg_quality);
+                if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
+                    let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
+                    std::fs::write(dir.join(name), &jpeg)?;
+                }
+                let verdict = |a: &petcam::pipeline::Analysis| Verdict { breed: argmax(&a.scores.probs[..NO_PET_LABEL]), pet_score: a.scores.pet_score };
+                p.reset();
+                let clean = p.analyse(photo, &mut StageTimes::default())?;
+                let clean = verdict(&clean);
+                p.reset();
+                let f = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: jpeg, timestamp_ms: 0 };
+                let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
+                let r = a.region;
+                let ix = (r.x + r.width).min(footprint.x + footprint.width).saturating_sub(r.x.max(footprint.x));
+                let iy = (r.y + r.height).min(footprint.y + footprint.height).saturating_sub(r.y.max(footprint.y));
+                let region_on_subject = (ix * iy) as f32 / (r.width * r.height).max(1) as f32;
+                pb.inc(1);
+                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), footprint, region_on_subject })
+            },
+        )
+        .collect();
+    pb.finish_and_clear();
+    out.into_iter().collect()
+}
+
+/// Top-1 over the pets: the most probable breed is the right one (no threshold).
+pub fn top1(items: &[Judged], v: impl Fn(&Judged) -> Verdict) -> f32 {
+    let pets: Vec<&Judged> = items.iter().filter(|j| j.label != NO_PET_LABEL).collect();
+    pets.iter().filter(|j| v(j).breed == j.label).count() as f32 / pets.len().max(1) as f32
+}
+
+/// The report: top-1, then pet recall and false breeds at the model's pet threshold (by group),
+/// clean photos and camera frames side by side.
+pub fn report(items: &[Judged], pet_threshold: f32) -> String {
+    let pets = items.iter().filter(|j| j.label != NO_PET_LABEL).count();
+    let no = items.len() - pets;
+    let mut out = format!("{pets} pet photos (Oxford), {no} pet-free photos (no-pets)\n");
+    out += &format!("{:<44} {:>14} {:>14}\n", "", "clean photos", "camera frames");
+    let pct = |x: f32| format!("{:.1}%", 100.0 * x);
+    out += &format!("{:<44} {:>14} {:>14}\n", "breed top-1", pct(top1(items, |j| j.clean)), pct(top1(items, |j| j.camera)));
+    let share = |f: &dyn Fn(&Judged) -> bool, of: &dyn Fn(&Judged) -> bool| {
+        let n = items.iter().filter(|j| of(j)).count();
+        (items.iter().filter(|j| of(j) && f(j)).count(), n)
+    };
+    let row = |name: &str, of: &dyn Fn(&Judged) -> bool| {
+        let (kc, n) = share(&|j| j.clean.pet_score >= pet_threshold, of);
+        let (kf, _) = share(&|j| j.camera.pet_score >= pet_threshold, of);
+        let cell = |k: usize| format!("{k} of {n}, {:.1}%", 100.0 * k as f32 / n.max(1) as f32);
+        format!("{name:<44} {:>14} {:>14}\n", cell(kc), cell(kf))
+    };
+    out += &row(&format!("pets given a breed (pet threshold {pet_threshold:.3})"), &|j| j.label != NO_PET_LABEL);
+    let right = |c: &dyn Fn(&Judged) -> Verdict| items.iter().filter(|j| j.label != NO_PET_LABEL && c(j).pet_score >= pet_threshold && c(j).breed == j.label).count() as f32 / pets.max(1) as f32;
+    out += &format!("{:<44} {:>14} {:>14}\n", "right breed shown (top-1 after the no-pet check)", pct(right(&|j| j.clean)), pct(right(&|j| j.camera)));
+    out += &row("false breeds: pet-free photos given a breed", &|j| j.label == NO_PET_LABEL);
+    for g in Scene::ALL {
+        if items.iter().any(|j| j.label == NO_PET_LABEL && j.scene == Some(g)) {
+            out += &row(&format!("  on {}", g.name()), &|j| j.label == NO_PET_LABEL && j.scene == Some(g));
+        }
+    }
+    let on_pet: Vec<f32> = items.iter().filter(|j| j.label != NO_PET_LABEL).map(|j| j.region_on_subject).collect();
+    let mean = on_pet.iter().sum::<f32>() / on_pet.len().max(1) as f32;
+    let mostly = on_pet.iter().filter(|&&v| v >= 0.5).count() as f32 / on_pet.len().max(1) as f32;
+    out += &format!("classified region on the pet (camera frames): mean {:.0}% of the region, at least half for {}\n", 100.0 * mean, pct(mostly));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
+        let v = |(breed, pet_score)| Verdict { breed, pet_score };
+        Judged { label, scene, clean: v(clean), camera: v(camera), footprint: Footprint { x: 0, y: 0, width: 1, height: 1 }, region_on_subject: 1.0 }
+    }
+
+    #[test]
+    fn report_counts_clean_and_camera_separately() {
+        let items = vec![
+            j(3, (3, 0.99), (5, 0.99), None),
+            j(4, (4, 0.99), (4, 0.50), None),
+            j(NO_PET_LABEL, (1, 0.10), (1, 0.97), Some(Scene::Animal)),
+            j(NO_PET_LABEL, (1, 0.10), (1, 0.10), Some(Scene::People)),
+        ];
+        assert_eq!(top1(&items, |j| j.clean), 1.0);
+        assert_eq!(top1(&items, |j| j.camera), 0.5);
+        let r = report(&items, 0.9);
+        let line = |start: &str| r.lines().find(|l| l.trim_start().starts_with(start)).unwrap_or_else(|| panic!("{r}")).to_string();
+        assert!(line("breed top-1").contains("100.0%") && line("breed top-1").contains("50.0%"), "{r}");
+        assert!(line("pets given a breed").contains("2 of 2, 100.0%") && line("pets given a breed").contains("1 of 2, 50.0%"), "{r}");
+        assert!(line("right breed shown").ends_with("0.0%"), "{r}");
+        assert!(line("false breeds").contains("0 of 2, 0.0%") && line("false breeds").contains("1 of 2, 50.0%"), "{r}");
+        assert!(line("on other animals").contains("1 of 1, 100.0%"), "{r}");
+    }
+}
