@@ -304,6 +304,60 @@ impl Locate for ActivationLocator {
 mod tests {
     use super::*;
 
+    fn locator() -> ActivationLocator {
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(crate::config::DEFAULT_MODEL_FILE);
+        ActivationLocator::load(&model, 37, ActivationConfig { every: 3, ..Default::default() }).unwrap()
+    }
+
+    /// The demo cat (a 451 x 300 photo) shrunk to `height` pixels and pasted at (x, y) on a grey
+    /// 640 x 480 frame; returns the frame and the cat's centre.
+    fn cat_at(x: u32, y: u32, height: u32) -> (RgbImage, (u32, u32)) {
+        let cat = image::open(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png")).unwrap().to_rgb8();
+        let w = cat.width() * height / cat.height();
+        let small = image::imageops::resize(&cat, w, height, image::imageops::FilterType::Triangle);
+        let mut frame = RgbImage::from_pixel(640, 480, image::Rgb([120, 118, 112]));
+        image::imageops::overlay(&mut frame, &small, x as i64, y as i64);
+        (frame, (x + w / 2, y + height / 2))
+    }
+
+    #[test]
+    fn finds_a_small_cat_in_a_corner_and_follows_it() {
+        let mut l = locator();
+        let (frame, (cx, cy)) = cat_at(440, 20, 150);
+        let r = l.locate(&frame);
+        assert!((r.x..r.x + r.width).contains(&cx) && (r.y..r.y + r.height).contains(&cy), "{r:?} misses the cat at {cx},{cy}");
+        assert!(r.width < 400, "a small cat gets a small square: {r:?}");
+        // It stays put between searches, then follows the cat to the other corner.
+        assert_eq!(l.locate(&frame), r);
+        let (moved, (mx, my)) = cat_at(20, 300, 150);
+        l.locate(&moved);
+        let r2 = l.locate(&moved);
+        assert!((r2.x..r2.x + r2.width).contains(&mx) && (r2.y..r2.y + r2.height).contains(&my), "{r2:?} misses the moved cat at {mx},{my}");
+    }
+
+    #[test]
+    fn no_pet_like_cell_frames_nothing_and_any_frame_size_works() {
+        let mut l = locator();
+        let grey = RgbImage::from_pixel(640, 480, image::Rgb([120, 118, 112]));
+        let (rows, cols, map) = l.pet_map(&grey).unwrap();
+        assert_eq!((rows, cols), (5, 7), "a 224 x 168 view of a 4:3 frame");
+        // A map with no cell at pet log-odds >= 0 frames nothing.
+        let negative: Vec<f32> = map.iter().map(|_| -3.0).collect();
+        assert_eq!(l.frame_pet((rows, cols, &negative), (640, 480)), None);
+        // Odd frame sizes and aspect ratios work too (a new plan for the new view).
+        let tall = RgbImage::from_pixel(300, 500, image::Rgb([10, 200, 30]));
+        let r = l.locate(&tall);
+        assert!(r.width == r.height && r.x + r.width <= 300 && r.y + r.height <= 500, "{r:?}");
+    }
+
+    #[test]
+    fn settings_parse_over_the_defaults() {
+        let c: ActivationConfig = "view=256,every=4,mirror=1".parse().unwrap();
+        assert_eq!((c.view_width, c.every, c.mirror, c.spread), (256, 4, true, ActivationConfig::default().spread));
+        assert!("view=10".parse::<ActivationConfig>().is_err());
+        assert!("zoom=2".parse::<ActivationConfig>().unwrap_err().contains("zoom"));
+    }
+
     #[test]
     fn squares_stay_inside_the_frame() {
         assert_eq!(square_in_frame([20.0, 20.0, 100.0], 640, 480), Rect { x: 0, y: 0, width: 100, height: 100 });
