@@ -64,9 +64,18 @@ fn stages(c: &mut Criterion) {
     let screen = Screen::Breed { name: "Beagle".into(), probability: 0.98, top: vec![("Beagle".into(), 0.98), ("Basset Hound".into(), 0.01), ("Pug".into(), 0.005)] };
     let overlay = Overlay { preview: Some(img.clone()), region: None, fps: Some(10.0) };
     c.bench_function("render_breed_screen_240x240", |b| b.iter(|| render(&mut canvas, black_box(&screen), black_box(&overlay))));
+    // The locate stage's search: the backbone over a 224 x 168 view of the frame, and the pet map.
+    let default_model = models().into_iter().find(|(n, _)| n.ends_with("96-f32"));
+    if let Some((_, path)) = &default_model {
+        use petcam::locate::activation::{ActivationConfig, ActivationLocator};
+        let mut every_frame = ActivationLocator::load(path, 37, ActivationConfig { every: 1, ..Default::default() }).unwrap();
+        c.bench_function("locate_activation_search_640x480", |b| b.iter(|| petcam::locate::Locate::locate(&mut every_frame, black_box(&img))));
+    }
     // The whole frame as the kiosk handles it: decode, locate, preprocess, classify, decide, draw.
     for (name, path) in models().into_iter().filter(|(n, _)| n.ends_with("f32")) {
-        let mut p = Pipeline::new(TractClassifier::load(&path).unwrap());
+        // The default locate stage (a search every 6th frame): the mean over frames is the cost.
+        let locator = petcam::locate::by_name(petcam::config::DEFAULT_LOCATOR, &path, Some(37), None).unwrap();
+        let mut p = Pipeline::new(TractClassifier::load(&path).unwrap()).with_locator(locator);
         let mut d = Decider::new(DecisionConfig::default(), p.metadata().no_pet_index());
         let labels = p.metadata().labels.clone();
         c.bench_function(&format!("end_to_end_mjpeg_frame_{name}"), |b| {

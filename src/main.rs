@@ -232,6 +232,10 @@ fn run(cmd: Cmd) -> Result<i32> {
             println!("labels       {}", m.labels.join(", "));
             println!("temperature  {:.3}", m.temperature);
             println!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
+            println!(
+                "locate       `{}` by default: the pet found by this model's class-activation map over the frame, searched every 6th frame (`--locator centre`: the middle square)",
+                config::DEFAULT_LOCATOR
+            );
             println!("metrics      {}", m.metrics);
             println!("training     {}", m.training);
             println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
@@ -303,7 +307,14 @@ fn bench(model: &ModelArg, image: Option<&Path>, raw: Option<&Path>, runs: usize
     petcam::classifier::set_threads(threads).map_err(anyhow::Error::msg)?;
     let path = config::resolve_model(model.model.as_deref());
     let t = std::time::Instant::now();
-    let mut p = load_pipeline(model, &FileConfig::default())?;
+    // The model alone (and its locate stage only when --locator names one): load time and
+    // inference are what this measures.
+    let classifier = TractClassifier::load(&path)?;
+    let no_pet = classifier.metadata().no_pet_index();
+    let mut p = match model.locator.as_deref() {
+        Some(_) => Pipeline::new(classifier).with_locator(locator_for(&path, no_pet, model.locator.as_deref(), &FileConfig::default())?),
+        None => Pipeline::new(classifier),
+    };
     let load_ms = t.elapsed().as_secs_f64() * 1000.0;
     let size = p.metadata().input_size;
     let demo_cat = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("demo/images/chelsea.png");
