@@ -53,6 +53,7 @@ fn load_pipeline(flags: &ModelArg, file: &FileConfig) -> Result<Pipeline<TractCl
     let c = TractClassifier::load(&path)?;
     tracing::info!("model {} ({}) loaded in {:.0} ms", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0);
     let locator = locator_for(&path, c.metadata().no_pet_index(), flags.locator.as_deref(), file)?;
+    tracing::info!("locate stage: {}", locator.name());
     Ok(Pipeline::new(c).with_locator(locator))
 }
 

@@ -120,14 +120,6 @@ impl Preprocessor {
         self
     }
 
-    pub fn input_size(&self) -> u32 {
-        self.size
-    }
-
-    pub fn locator(&self) -> &dyn Locate {
-        &*self.locator
-    }
-
     /// Forgets what earlier frames told the locator (a new stream, or after a fault).
     pub fn reset(&mut self) {
         self.locator.reset();

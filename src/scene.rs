@@ -8,6 +8,7 @@
 //! its aspect stretched a little, gamma, defocus blur and MJPEG-grade JPEG quality. Everything is
 //! driven by a seed, so a recording or a benchmark made twice is identical.
 
+use crate::preprocess::Rect;
 use image::{Rgb, RgbImage};
 
 /// Deterministic xorshift generator (no `rand` dependency in the device crate).
@@ -75,15 +76,6 @@ impl Look {
     }
 }
 
-/// Where a subject's pixels landed in a frame, in pixels (clipped to the frame).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Footprint {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
-
 /// One camera-conditions frame's recipe (see the module docs). The subject's centre may lie
 /// anywhere that keeps about 70% of its width and height in the frame.
 #[derive(Debug, Clone, Copy)]
@@ -119,8 +111,9 @@ impl Shot {
         }
     }
 
-    /// The frame as the camera delivers its pixels (before JPEG), and where the subject landed.
-    pub fn compose(&self, bg: &RgbImage, subject: &RgbImage, rng: &mut Rng) -> (RgbImage, Footprint) {
+    /// The frame as the camera delivers its pixels (before JPEG), and where the subject's pixels
+    /// landed (clipped to the frame).
+    pub fn compose(&self, bg: &RgbImage, subject: &RgbImage, rng: &mut Rng) -> (RgbImage, Rect) {
         let mut out = bg.clone();
         let (w, h) = out.dimensions();
         let sh = ((self.height_frac * h as f32) as u32).max(1);
@@ -135,7 +128,7 @@ impl Shot {
             out = image::imageops::blur(&out, self.blur);
         }
         apply_look(&mut out, &self.look, rng);
-        (out, Footprint { x: x0, y: y0, width: x1 - x0, height: y1 - y0 })
+        (out, Rect { x: x0, y: y0, width: x1 - x0, height: y1 - y0 })
     }
 }
 
@@ -209,7 +202,7 @@ mod tests {
         let subj = RgbImage::from_pixel(100, 100, Rgb([255, 0, 0]));
         let shot = Shot { height_frac: 0.5, aspect: 1.0, centre_x: 0.0, centre_y: 0.5, look: Look::neutral(), blur: 0.0, jpeg_quality: 80 };
         let (img, f) = shot.compose(&bg, &subj, &mut Rng::new(1));
-        assert_eq!(f, Footprint { x: 0, y: 120, width: 120, height: 240 });
+        assert_eq!(f, Rect { x: 0, y: 120, width: 120, height: 240 });
         assert_eq!(img.get_pixel(60, 240)[0], 255);
         assert_eq!(img.get_pixel(200, 240)[0], 110);
         let mut rng = Rng::new(3);

@@ -17,7 +17,7 @@ use petcam::classifier::TractClassifier;
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::locate::Locate;
 use petcam::pipeline::{Pipeline, StageTimes};
-use petcam::scene::{self, Footprint, Rng, Shot};
+use petcam::scene::{self, Rng, Shot};
 use rayon::prelude::*;
 use std::path::Path;
 
@@ -29,8 +29,6 @@ pub struct Judged {
     pub scene: Option<Scene>,
     pub clean: Verdict,
     pub camera: Verdict,
-    /// Where the subject landed in the camera frame.
-    pub footprint: Footprint,
     /// Share of the classified region covered by the subject (camera frames).
     pub region_on_subject: f32,
 }
@@ -115,7 +113,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let iy = (r.y + r.height).min(footprint.y + footprint.height).saturating_sub(r.y.max(footprint.y));
                 let region_on_subject = (ix * iy) as f32 / (r.width * r.height).max(1) as f32;
                 pb.inc(1);
-                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), footprint, region_on_subject })
+                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject })
             },
         )
         .collect();
@@ -170,7 +168,7 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), footprint: Footprint { x: 0, y: 0, width: 1, height: 1 }, region_on_subject: 1.0 }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0 }
     }
 
     #[test]
