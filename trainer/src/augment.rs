@@ -3,6 +3,11 @@
 //! One inverse-mapped bilinear warp does random resized crop (area and aspect jitter), zoom,
 //! rotation and horizontal flip in a single pass; colour jitter (brightness, contrast, saturation,
 //! white-balance cast) and sensor noise follow, so photos look more like cheap camera frames.
+//!
+//! [`scene_into`] makes what the device classifies when a camera frame holds the pet: the square the
+//! locate stage cut around it (`petcam::locate`), where the pet fills only part of the square, sits
+//! off-centre, may be cut by the square's edge, and has some other scene around it. Pet-free photos
+//! get the locator's other habit: a close look at a small part of a scene.
 
 use image::RgbImage;
 use rand::Rng;
@@ -30,15 +35,22 @@ pub struct AugmentConfig {
     /// Largest standard deviation of added sensor noise (0..1 scale).
     #[arg(long, default_value_t = 0.02)]
     pub noise: f32,
+    /// Share of training photos shown as the located square of a camera frame ([`scene_into`]):
+    /// a pet at 45-100% of the square's side, anywhere, up to 15% cut off, on a pet-free photo;
+    /// a pet-free photo as a close-up of down to 10% of its area. 0 disables.
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)]
+    pub scene: f32,
 }
 
 impl AugmentConfig {
     /// No augmentation at all (centre square, as at evaluation).
     pub fn none() -> AugmentConfig {
-        AugmentConfig { flip: 0.0, rotation: 0.0, zoom: 0.0, crop_min_area: 1.0, aspect: 1.0, colour: 0.0, noise: 0.0 }
+        AugmentConfig { flip: 0.0, rotation: 0.0, zoom: 0.0, crop_min_area: 1.0, aspect: 1.0, colour: 0.0, noise: 0.0, scene: 0.0 }
     }
 
-    /// Scales every strength by `k` (for parameter studies: "augmentation 0.1 vs 0.2").
+    /// Scales every strength by `k` (for parameter studies: "augmentation 0.1 vs 0.2"); the share
+    /// of scenes stays (it is its own axis).
     pub fn scaled(&self, k: f32) -> AugmentConfig {
         AugmentConfig {
             flip: self.flip,
@@ -48,7 +60,13 @@ impl AugmentConfig {
             aspect: self.aspect.powf(k),
             colour: self.colour * k,
             noise: self.noise * k,
+            scene: self.scene,
         }
+    }
+
+    /// The same geometry with no colour change and no noise (applied once to a whole scene).
+    fn geometry_only(&self) -> AugmentConfig {
+        AugmentConfig { colour: 0.0, noise: 0.0, ..self.clone() }
     }
 }
 
@@ -90,13 +108,7 @@ pub fn augment_into(img: &RgbImage, size: u32, cfg: &AugmentConfig, rng: &mut im
     let (sin, cos) = angle.sin_cos();
     let (sx, sy) = (cw / size as f32, ch / size as f32);
 
-    let c = cfg.colour;
-    let mut jit = |amount: f32| if amount > 0.0 { rng.random_range(1.0 - amount..=1.0 + amount) } else { 1.0 };
-    let brightness = jit(c);
-    let contrast = jit(c);
-    let saturation = jit(c);
-    let gains = [jit(c / 2.0), jit(c / 2.0), jit(c / 2.0)];
-    let noise = if cfg.noise > 0.0 { rng.random_range(0.0..cfg.noise) } else { 0.0 };
+    let look = Look::draw(cfg, rng);
 
     let plane = (size * size) as usize;
     let half = size as f32 / 2.0;
@@ -110,24 +122,110 @@ pub fn augment_into(img: &RgbImage, size: u32, cfg: &AugmentConfig, rng: &mut im
             let x = cx + dx * cos - dy * sin - 0.5;
             let y = cy + dx * sin + dy * cos - 0.5;
             let mut p = bilinear(img, x, y);
-            if c > 0.0 || noise > 0.0 {
-                let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
-                for k in 0..3 {
-                    let mut v = grey + (p[k] - grey) * saturation;
-                    v = (v - 0.5) * contrast + 0.5;
-                    v *= brightness * gains[k];
-                    if noise > 0.0 {
-                        // Sum of uniforms: cheap, roughly Gaussian.
-                        v += noise * (rng.random::<f32>() + rng.random::<f32>() + rng.random::<f32>() - 1.5) * 2.0;
-                    }
-                    p[k] = v.clamp(0.0, 1.0);
-                }
-            }
+            look.apply(&mut p, rng);
             let i = (oy * size + ox) as usize;
             out[i] = p[0];
             out[plane + i] = p[1];
             out[2 * plane + i] = p[2];
         }
+    }
+}
+
+/// One draw of colour jitter and noise strength, applied pixel by pixel.
+struct Look {
+    on: bool,
+    brightness: f32,
+    contrast: f32,
+    saturation: f32,
+    gains: [f32; 3],
+    noise: f32,
+}
+
+impl Look {
+    fn draw(cfg: &AugmentConfig, rng: &mut impl Rng) -> Look {
+        let c = cfg.colour;
+        let mut jit = |amount: f32| if amount > 0.0 { rng.random_range(1.0 - amount..=1.0 + amount) } else { 1.0 };
+        let brightness = jit(c);
+        let contrast = jit(c);
+        let saturation = jit(c);
+        let gains = [jit(c / 2.0), jit(c / 2.0), jit(c / 2.0)];
+        let noise = if cfg.noise > 0.0 { rng.random_range(0.0..cfg.noise) } else { 0.0 };
+        Look { on: c > 0.0 || noise > 0.0, brightness, contrast, saturation, gains, noise }
+    }
+
+    fn apply(&self, p: &mut [f32; 3], rng: &mut impl Rng) {
+        if !self.on {
+            return;
+        }
+        let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
+        for k in 0..3 {
+            let mut v = grey + (p[k] - grey) * self.saturation;
+            v = (v - 0.5) * self.contrast + 0.5;
+            v *= self.brightness * self.gains[k];
+            if self.noise > 0.0 {
+                // Sum of uniforms: cheap, roughly Gaussian.
+                v += self.noise * (rng.random::<f32>() + rng.random::<f32>() + rng.random::<f32>() - 1.5) * 2.0;
+            }
+            p[k] = v.clamp(0.0, 1.0);
+        }
+    }
+}
+
+/// Smallest share of the square's side a composited pet takes.
+const SCENE_MIN_SIDE: f32 = 0.45;
+/// Largest share of a composited pet's side that may fall outside the square.
+const SCENE_MAX_CUT: f32 = 0.15;
+/// Smallest crop area of a pet-free photo's close-up.
+const SCENE_CLOSE_UP_AREA: f32 = 0.1;
+
+/// Writes the square the locate stage would cut from a camera frame, as CHW `[0, 1]` into `out`:
+/// with `background`, `img` (a pet) augmented as by [`augment_into`] and pasted at a random scale
+/// and place on an augmented crop of `background` (a pet-free photo); without, `img` (a pet-free
+/// photo) as a close-up. Colour and noise are drawn once for the whole square, as a camera does.
+pub fn scene_into(img: &RgbImage, background: Option<&RgbImage>, size: u32, cfg: &AugmentConfig, rng: &mut impl Rng, out: &mut [f32]) {
+    let geometry = cfg.geometry_only();
+    match background {
+        None => {
+            let close_up = AugmentConfig { crop_min_area: SCENE_CLOSE_UP_AREA.min(cfg.crop_min_area), ..geometry };
+            augment_into(img, size, &close_up, rng, out);
+        }
+        Some(bg) => {
+            augment_into(bg, size, &geometry, rng, out);
+            let side = ((size as f32 * rng.random_range(SCENE_MIN_SIDE..=1.0)).round() as u32).clamp(1, size);
+            let mut pet = vec![0.0; 3 * (side * side) as usize];
+            augment_into(img, side, &geometry, rng, &mut pet);
+            let cut = (side as f32 * SCENE_MAX_CUT) as i64;
+            let lo = -cut;
+            let hi = size as i64 - side as i64 + cut;
+            let x0 = rng.random_range(lo..=hi);
+            let y0 = rng.random_range(lo..=hi);
+            let (plane, pet_plane) = ((size * size) as usize, (side * side) as usize);
+            for py in 0..side as i64 {
+                let y = y0 + py;
+                if !(0..size as i64).contains(&y) {
+                    continue;
+                }
+                for px in 0..side as i64 {
+                    let x = x0 + px;
+                    if !(0..size as i64).contains(&x) {
+                        continue;
+                    }
+                    let (o, i) = ((y * size as i64 + x) as usize, (py * side as i64 + px) as usize);
+                    for k in 0..3 {
+                        out[k * plane + o] = pet[k * pet_plane + i];
+                    }
+                }
+            }
+        }
+    }
+    let look = Look::draw(cfg, rng);
+    let plane = (size * size) as usize;
+    for i in 0..plane {
+        let mut p = [out[i], out[plane + i], out[2 * plane + i]];
+        look.apply(&mut p, rng);
+        out[i] = p[0];
+        out[plane + i] = p[1];
+        out[2 * plane + i] = p[2];
     }
 }
 
@@ -155,6 +253,57 @@ mod tests {
         let mut out = vec![0.0; 3 * 32 * 32];
         augment_into(&img, 32, &cfg, &mut rand::rngs::StdRng::seed_from_u64(1), &mut out);
         assert!(out[0] < 0.01 && out[2 * 1024] > 0.99, "left edge should be blue after flip");
+    }
+
+    #[test]
+    fn a_scene_puts_the_pet_on_the_background_at_a_random_place_and_scale() {
+        let pet = RgbImage::from_pixel(40, 40, Rgb([255, 0, 0]));
+        let bg = RgbImage::from_pixel(50, 40, Rgb([0, 0, 255]));
+        let cfg = AugmentConfig { scene: 1.0, ..AugmentConfig::none() };
+        let size = 32;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let (mut shares, mut centres) = (vec![], vec![]);
+        for _ in 0..40 {
+            let mut out = vec![0.0; 3 * size * size];
+            scene_into(&pet, Some(&bg), size as u32, &cfg, &mut rng, &mut out);
+            let red: Vec<usize> = (0..size * size).filter(|&i| out[i] > 0.5).collect();
+            // Every pixel is pet or background, and the pet never covers less than what survives
+            // the largest cut of the smallest pet.
+            assert!((0..size * size).all(|i| (out[i] > 0.5) != (out[2 * size * size + i] > 0.5)));
+            let least = (SCENE_MIN_SIDE * (1.0 - SCENE_MAX_CUT) * size as f32).floor().powi(2) as usize;
+            assert!(red.len() >= least.min(size * size) / 2, "{} pet pixels", red.len());
+            shares.push(red.len() as f32 / (size * size) as f32);
+            centres.push(red.iter().map(|i| i % size).sum::<usize>() as f32 / red.len() as f32);
+        }
+        let spread = |v: &[f32]| v.iter().cloned().fold(f32::MIN, f32::max) - v.iter().cloned().fold(f32::MAX, f32::min);
+        assert!(spread(&shares) > 0.3, "pet size should vary: {shares:?}");
+        assert!(spread(&centres) > 6.0, "pet place should vary: {centres:?}");
+        assert!(shares.iter().any(|&s| s < 0.5), "some pets should be small: {shares:?}");
+    }
+
+    #[test]
+    fn a_pet_free_scene_is_a_close_up_of_the_photo() {
+        // Left half black, right half white: a close-up is often mostly one colour, the plain
+        // view (the whole square) never.
+        let img = RgbImage::from_fn(64, 64, |x, _| if x < 32 { Rgb([0, 0, 0]) } else { Rgb([255, 255, 255]) });
+        let mut rng = rand::rngs::StdRng::seed_from_u64(9);
+        let mut one_sided = |scene: f32| {
+            let cfg = AugmentConfig { scene, crop_min_area: 0.35, ..AugmentConfig::none() };
+            (0..40)
+                .filter(|_| {
+                    let mut out = vec![0.0; 3 * 16 * 16];
+                    if scene > 0.0 {
+                        scene_into(&img, None, 16, &cfg, &mut rng, &mut out);
+                    } else {
+                        augment_into(&img, 16, &cfg, &mut rng, &mut out);
+                    }
+                    let dark = out.iter().filter(|&&v| v < 0.5).count() as f32 / out.len() as f32;
+                    !(0.2..=0.8).contains(&dark)
+                })
+                .count()
+        };
+        let (close_ups, crops) = (one_sided(1.0), one_sided(0.0));
+        assert!(close_ups >= 4 && close_ups >= crops + 3, "{close_ups} of 40 close-ups and {crops} of 40 ordinary crops were mostly one colour");
     }
 
     #[test]

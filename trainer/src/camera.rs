@@ -159,7 +159,36 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
     let mean = on_pet.iter().sum::<f32>() / on_pet.len().max(1) as f32;
     let mostly = on_pet.iter().filter(|&&v| v >= 0.5).count() as f32 / on_pet.len().max(1) as f32;
     out += &format!("classified region on the pet (camera frames): mean {:.0}% of the region, at least half for {}\n", 100.0 * mean, pct(mostly));
+    out += "pet thresholds on these camera frames (tune on --split val; `export --pet-threshold`):\n";
+    for max_false in [0.02, 0.05] {
+        let t = threshold_for_false_breeds(items, max_false);
+        out += &format!("  at most {} false breeds: threshold {t:.4}, pets given a breed {}\n", pct(max_false), pct(shares_at(items, t).0));
+    }
+    let t = threshold_for_pets(items, 0.95);
+    out += &format!("  95% of pets given a breed: threshold {t:.4}, false breeds {}, on other animals {}\n", pct(shares_at(items, t).1), pct(shares_at(items, t).2));
     out
+}
+
+/// At pet threshold `t` on the camera frames: (share of pets given a breed, share of pet-free
+/// frames given one, share of other-animal frames given one).
+pub fn shares_at(items: &[Judged], t: f32) -> (f32, f32, f32) {
+    let share = |of: &dyn Fn(&Judged) -> bool| {
+        let n = items.iter().filter(|j| of(j)).count();
+        items.iter().filter(|j| of(j) && j.camera.pet_score >= t).count() as f32 / n.max(1) as f32
+    };
+    (share(&|j| j.label != NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal)))
+}
+
+/// The lowest pet threshold at which at most `max_false` of the pet-free camera frames get a breed.
+pub fn threshold_for_false_breeds(items: &[Judged], max_false: f32) -> f32 {
+    let scores: Vec<f32> = items.iter().filter(|j| j.label == NO_PET_LABEL).map(|j| j.camera.pet_score).collect();
+    crate::metrics::threshold_for_false_rate(&scores, max_false)
+}
+
+/// The highest pet threshold at which at least `min_pets` of the pets in camera frames get a breed.
+pub fn threshold_for_pets(items: &[Judged], min_pets: f32) -> f32 {
+    let scores: Vec<f32> = items.iter().filter(|j| j.label != NO_PET_LABEL).map(|j| j.camera.pet_score).collect();
+    crate::metrics::threshold_for_recall(&scores, min_pets).max(0.0)
 }
 
 #[cfg(test)]
@@ -188,5 +217,22 @@ mod tests {
         assert!(line("right breed shown").ends_with("0.0%"), "{r}");
         assert!(line("false breeds").contains("0 of 2, 0.0%") && line("false breeds").contains("1 of 2, 50.0%"), "{r}");
         assert!(line("on other animals").contains("1 of 1, 100.0%"), "{r}");
+    }
+
+    #[test]
+    fn thresholds_meet_what_they_promise() {
+        // 10 pet-free frames scored 0.0, 0.1, ..., 0.9; 10 pets scored 0.5, 0.55, ..., 0.95.
+        let mut items: Vec<Judged> = (0..10).map(|i| j(NO_PET_LABEL, (0, 0.0), (0, i as f32 / 10.0), Some(Scene::Animal))).collect();
+        items.extend((0..10).map(|i| j(1, (1, 1.0), (1, 0.5 + i as f32 / 20.0), None)));
+        let t = threshold_for_false_breeds(&items, 0.1);
+        assert!(t > 0.8 && t < 0.81, "{t}");
+        let (pets, false_breeds, animals) = shares_at(&items, t);
+        assert_eq!((false_breeds, animals), (0.1, 0.1));
+        assert_eq!(pets, 0.3); // 0.85, 0.9, 0.95
+        let t = threshold_for_pets(&items, 0.95);
+        assert_eq!(t, 0.5);
+        assert_eq!(shares_at(&items, t).0, 1.0);
+        assert_eq!(shares_at(&items, threshold_for_pets(&items, 0.5)).0, 0.5);
+        assert!(shares_at(&items, threshold_for_false_breeds(&items, 0.0)).1 == 0.0);
     }
 }

@@ -12,6 +12,7 @@ pub mod data;
 pub mod distill;
 pub mod export;
 pub mod images;
+pub mod located;
 pub mod metrics;
 pub mod model;
 pub mod nopet;

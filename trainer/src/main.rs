@@ -68,6 +68,10 @@ enum Cmd {
         /// the no-pets' one is small and has few animals.
         #[arg(long, conflicts_with = "max_false_breed")]
         keep_pets: Option<f32>,
+        /// Set the pet threshold to this value instead: one tuned on camera-like validation frames
+        /// (`petcam-trainer camera --split val` prints the candidates).
+        #[arg(long, conflicts_with_all = ["max_false_breed", "keep_pets"], value_parser = unit_interval)]
+        pet_threshold: Option<f32>,
         /// Breed probability under which the device says "not sure".
         #[arg(long, default_value_t = 0.25)]
         confidence_threshold: f32,
@@ -137,7 +141,7 @@ enum Cmd {
         #[command(flatten)]
         train: TrainArgs,
         /// NAME=V1,V2,... (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks,
-        /// weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight); repeatable.
+        /// weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight, scene); repeatable.
         #[arg(long = "vary", required = true)]
         vary: Vec<petcam_trainer::study::Axis>,
     },
@@ -243,8 +247,9 @@ struct TrainArgs {
     /// the ones most often taken for a pet (grouped from the no-pets manifest's categories).
     #[arg(long, default_value_t = 1.0)]
     animal_weight: f32,
-    /// Start from these trained weights (a best.bin from `train`) instead of the ImageNet backbone
-    /// or a random seed CNN: continue training an existing model with other settings.
+    /// Start from these trained weights (a best.bin from `train`, or a shipped `-f32.onnx` from
+    /// `export`) instead of the ImageNet backbone or a random seed CNN: continue training an
+    /// existing model with other settings.
     #[arg(long, conflicts_with = "resume")]
     init: Option<PathBuf>,
     /// Distil from this trained model (a best.bin, usually the same network at a larger input
@@ -257,6 +262,15 @@ struct TrainArgs {
     /// Temperature of the teacher's probabilities (above 1 softens them).
     #[arg(long, default_value_t = 1.0, requires = "teacher")]
     distill_temperature: f32,
+    /// Add this many located pictures per training photo: the photo in a simulated camera frame,
+    /// cut out by the device's locate stage (pets off-centre, small or cut; and, from pet-free
+    /// photos, the close-ups of whatever looks most like a pet: hard negatives). `train` only.
+    #[arg(long, default_value_t = 0)]
+    located: usize,
+    /// The ONNX model whose class-activation map locates for --located (the device's locator);
+    /// default: --init when it is an .onnx file.
+    #[arg(long)]
+    located_model: Option<PathBuf>,
     #[command(flatten)]
     augment: AugmentConfig,
 }
@@ -326,13 +340,28 @@ fn train_config(a: &TrainArgs) -> TrainConfig {
     .with_budget(a.budget)
 }
 
-/// Trained weights to start from (`--init`), checked against what the run expects.
-fn load_init(p: &std::path::Path, family: Family, classes: usize, size: usize) -> Result<(arch::Arch, arch::Weights)> {
-    let (arch, w) = store::load(p)?;
+/// Trained weights to start from (`--init`: a `best.bin`, or an exported `-f32.onnx`), checked
+/// against what the run expects.
+fn load_init(p: &std::path::Path, family: Family, classes: usize, size: usize, dropout: f32) -> Result<(arch::Arch, arch::Weights)> {
+    let (arch, w) = if p.extension().is_some_and(|e| e == "onnx") {
+        let (arch, w, labels) = petcam_trainer::model::import::from_onnx(p, dropout)?;
+        anyhow::ensure!(labels == data::labels(), "{}: its labels are not the trainer's ({} outputs: {})", p.display(), labels.len(), labels.join(", "));
+        (arch, w)
+    } else {
+        store::load(p)?
+    };
     anyhow::ensure!(arch.family == family, "{}: holds a {} model, --model is {}", p.display(), arch.family.name(), family.name());
     anyhow::ensure!(arch.num_outputs() == classes, "{}: {} outputs, the labels are {classes}", p.display(), arch.num_outputs());
     anyhow::ensure!(arch.input_size == size, "{}: made for {} px, the run's input size is {size}", p.display(), arch.input_size);
     Ok((arch, w))
+}
+
+fn unit_interval(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        Ok(v) => Err(format!("{v} is outside 0..1")),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
 }
 
 fn default_backbone() -> Result<PathBuf> {
@@ -349,7 +378,7 @@ fn main() -> Result<()> {
         Cmd::Stats { data } => {
             load_data(&data)?;
         }
-        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, skip_int8, int8_activations, command } => {
+        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, keep_pets, pet_threshold, confidence_threshold, skip_int8, int8_activations, command } => {
             let items = load_data(&data)?;
             let cfg_path = weights.parent().map(|d| d.join("config.json"));
             let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -361,8 +390,19 @@ fn main() -> Result<()> {
                 "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
                 "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
             });
-            let args =
-                petcam_trainer::export::report::ExportArgs { weights, out_dir: out, name, calib_images, max_false_breed, keep_pets, confidence_threshold, training, skip_int8, int8_activations };
+            let args = petcam_trainer::export::report::ExportArgs {
+                weights,
+                out_dir: out,
+                name,
+                calib_images,
+                max_false_breed,
+                keep_pets,
+                pet_threshold,
+                confidence_threshold,
+                training,
+                skip_int8,
+                int8_activations,
+            };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
@@ -535,7 +575,7 @@ fn main() -> Result<()> {
             };
             let classes = data::labels().len();
             let init = |c: &TrainConfig| match &a.init {
-                Some(p) => load_init(p, c.family, classes, c.input_size as usize),
+                Some(p) => load_init(p, c.family, classes, c.input_size as usize, c.dropout),
                 None => petcam_trainer::study::init_for(c, classes, backbone.as_deref()),
             };
             petcam_trainer::study::run(&cfg, &vary, &mut data_for, &init, &a.out)?;
@@ -544,7 +584,7 @@ fn main() -> Result<()> {
             let classes = data::labels().len();
             let size = a.data.input_size as usize;
             let (arch, weights) = match (&a.init, a.model) {
-                (Some(p), family) => load_init(p, family, classes, size)?,
+                (Some(p), family) => load_init(p, family, classes, size, a.dropout)?,
                 (None, Family::EffnetLite0) => {
                     let path = match &a.backbone {
                         Some(p) => p.clone(),
@@ -558,7 +598,17 @@ fn main() -> Result<()> {
                     (arch, w)
                 }
             };
-            let items = load_data(&a.data)?;
+            let mut items = load_data(&a.data)?;
+            if a.located > 0 {
+                let model = a.located_model.clone().or_else(|| a.init.clone().filter(|p| p.extension().is_some_and(|e| e == "onnx")));
+                let model = model.context("--located needs --located-model (or --init with an .onnx model): the model whose activation map locates")?;
+                let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
+                let locator = || petcam::locate::by_name(petcam::config::DEFAULT_LOCATOR, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg);
+                let t0 = std::time::Instant::now();
+                let made = petcam_trainer::located::make(&items, a.located, size as u32 * 3 / 2, a.data.seed, &locator)?;
+                eprintln!("{} located pictures from simulated camera frames, located by {} ({:.0} s)", made.len(), model.display(), t0.elapsed().as_secs_f32());
+                items.extend(made);
+            }
             let cfg = train_config(&a);
             std::fs::create_dir_all(&a.out)?;
             std::fs::write(a.out.join("config.json"), serde_json::to_string_pretty(&cfg)?)?;

@@ -38,7 +38,11 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
         "batch-size" => cfg.batch_size = f(value)? as usize,
         "epochs" => cfg.epochs = f(value)? as usize,
         "dropout" => cfg.dropout = f(value)? as f32,
-        "augment" => cfg.augment = crate::augment::AugmentConfig { flip: 0.5, rotation: 10.0, zoom: 0.1, crop_min_area: 0.35, aspect: 1.333, colour: 0.2, noise: 0.02 }.scaled(f(value)? as f32 / 0.2),
+        "augment" => {
+            cfg.augment = crate::augment::AugmentConfig { flip: 0.5, rotation: 10.0, zoom: 0.1, crop_min_area: 0.35, aspect: 1.333, colour: 0.2, noise: 0.02, scene: cfg.augment.scene }
+                .scaled(f(value)? as f32 / 0.2)
+        }
+        "scene" => cfg.augment.scene = f(value)? as f32,
         "shuffle" => cfg.shuffle = matches!(value, "on" | "true" | "1" | "yes"),
         "freeze-blocks" => cfg.freeze_blocks = f(value)? as usize,
         "weight-decay" => cfg.weight_decay = f(value)? as f32,
@@ -47,7 +51,9 @@ pub fn apply(cfg: &mut TrainConfig, name: &str, value: &str) -> Result<()> {
         "input-size" => cfg.input_size = f(value)? as u32,
         "no-pet-weight" => cfg.no_pet_weight = f(value)? as f32,
         "animal-weight" => cfg.animal_weight = f(value)? as f32,
-        _ => bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight)"),
+        _ => {
+            bail!("cannot vary `{name}` (lr, batch-size, epochs, dropout, augment, shuffle, freeze-blocks, weight-decay, label-smoothing, optimizer, input-size, no-pet-weight, animal-weight, scene)")
+        }
     }
     Ok(())
 }

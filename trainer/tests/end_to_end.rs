@@ -147,6 +147,7 @@ fn train_export_reload_agree() {
         calib_images: 16,
         max_false_breed: 0.1,
         keep_pets: None,
+        pet_threshold: None,
         confidence_threshold: 0.25,
         training: serde_json::json!({"fixture": true}),
         skip_int8: true,
@@ -164,6 +165,10 @@ fn train_export_reload_agree() {
 
     // The exported model and the trainer agree on a test picture, logit for logit.
     let (a, w) = store::load(&out.join("best.bin")).unwrap();
+    // ... and the f32 file gives the trainer its weights back (`train --init <model>.onnx`).
+    let (a_back, w_back, labels_back) = petcam_trainer::model::import::from_onnx(&onnx_path, 0.1).unwrap();
+    assert_eq!((&a_back, &w_back), (&a, &w));
+    assert_eq!(labels_back, data::labels());
     let device = burn::tensor::Device::flex();
     let net = Net::new(&a, &w, &device);
     let pic = items.iter().find(|l| l.sample.split == Split::Test).unwrap();

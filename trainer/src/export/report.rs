@@ -29,6 +29,9 @@ pub struct ExportArgs {
     /// Set the pet threshold to keep this share of the validation pets instead (`max_false_breed`
     /// is then unused).
     pub keep_pets: Option<f32>,
+    /// Use this pet threshold (e.g. one tuned on camera-like validation frames with
+    /// `petcam-trainer camera --split val`); `max_false_breed` and `keep_pets` are then unused.
+    pub pet_threshold: Option<f32>,
     /// Breed probability below which a pet is "not sure".
     pub confidence_threshold: f32,
     pub training: serde_json::Value,
@@ -164,7 +167,9 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let val_labels: Vec<usize> = val_items.iter().map(|l| l.sample.label.min(arch.num_outputs() - 1)).collect();
     let t = metrics::fit_temperature(&val_logits, &val_labels);
     let has_no_pet = arch.num_outputs() > petcam::labels::BREEDS.len();
-    let threshold = if has_no_pet && !val.no_pets.is_empty() {
+    let threshold = if let (true, Some(t)) = (has_no_pet, args.pet_threshold) {
+        t
+    } else if has_no_pet && !val.no_pets.is_empty() {
         let (ps, ns) = val_logits.split_at(val.pets.len());
         let score = |v: &[Vec<f32>]| -> Vec<f32> { v.iter().map(|z| metrics::pet_score(z, NO_PET_LABEL, t)).collect() };
         match args.keep_pets {

@@ -2,6 +2,7 @@
 //! module that trains them ([`net`]).
 pub mod arch;
 pub mod backbone;
+pub mod import;
 pub mod init;
 pub mod net;
 pub mod store;
