@@ -36,8 +36,8 @@ pub struct AugmentConfig {
     #[arg(long, default_value_t = 0.02)]
     pub noise: f32,
     /// Share of training photos shown as the located square of a camera frame ([`scene_into`]):
-    /// a pet at 45-100% of the square's side, anywhere, up to 15% cut off, on a pet-free photo;
-    /// a pet-free photo as a close-up of down to 10% of its area. 0 disables.
+    /// the photo at 45-100% of the square's side, anywhere, up to 15% cut off, on a pet-free photo;
+    /// half the pet-free photos as a close-up of down to 10% of their area instead. 0 disables.
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)]
     pub scene: f32,
@@ -179,9 +179,10 @@ const SCENE_MAX_CUT: f32 = 0.15;
 const SCENE_CLOSE_UP_AREA: f32 = 0.1;
 
 /// Writes the square the locate stage would cut from a camera frame, as CHW `[0, 1]` into `out`:
-/// with `background`, `img` (a pet) augmented as by [`augment_into`] and pasted at a random scale
-/// and place on an augmented crop of `background` (a pet-free photo); without, `img` (a pet-free
-/// photo) as a close-up. Colour and noise are drawn once for the whole square, as a camera does.
+/// with `background`, `img` augmented as by [`augment_into`] and pasted at a random scale and place
+/// on an augmented crop of `background` (a pet-free photo); without, `img` (a pet-free photo) as a
+/// close-up. Colour and noise are drawn once for the whole square, as a camera does. Pass a
+/// background for pet-free photos too (some of the time), or "pasted" becomes a sign of a pet.
 pub fn scene_into(img: &RgbImage, background: Option<&RgbImage>, size: u32, cfg: &AugmentConfig, rng: &mut impl Rng, out: &mut [f32]) {
     let geometry = cfg.geometry_only();
     match background {

@@ -7,7 +7,10 @@
 //! For pets this teaches the breed from the crops the device really classifies: the pet off-centre,
 //! small or cut, with some scene around it. For pet-free photos it mines the hard negatives: the
 //! locator zooms in on whatever part of the scene looks most like a pet, and that close-up is what
-//! the classifier must call "no pet".
+//! the classifier must call "no pet". Half the pet-free photos fill the frame; the other half are
+//! placed in a scene exactly as the pets are (a first run that placed only pets taught the model
+//! that a pasted photo means a pet: 18% of pet-free benchmark frames, which are pasted too, still
+//! got a breed).
 //!
 //! Only training photos are used (pets and backgrounds), so validation and test stay unseen.
 
@@ -23,6 +26,8 @@ use rayon::prelude::*;
 
 /// Camera frame size the pictures are cut from (the kiosk's default).
 const FRAME: (u32, u32) = (640, 480);
+/// Share of pet-free photos that fill the frame (the rest are placed in a scene, as pets are).
+const WHOLE_SCENE: f32 = 0.5;
 
 /// `per_photo` located pictures of every training photo in `items` (kept at `side` pixels square,
 /// like the training cache), with `locator` building the device's locate stage for each worker.
@@ -40,11 +45,14 @@ pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &
                 let pre = pre.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                 let shot = Shot::random(&mut rng);
-                let pixels = if item.sample.label == NO_PET_LABEL {
+                let pet_free = item.sample.label == NO_PET_LABEL;
+                let pixels = if pet_free && rng.range(0.0, 1.0) < WHOLE_SCENE {
                     // The pet-free photo is the whole scene: the locator looks for a pet in it.
                     let scene = scene::background(Some(&item.image), FRAME.0, FRAME.1);
                     scene::compose(&scene, None, &shot.look, &mut rng)
                 } else {
+                    // Placed in another scene, pets and pet-free photos alike, so that "a photo
+                    // pasted in a scene" never tells a pet.
                     let bg = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
                     shot.compose(&scene::background(Some(&bg.image), FRAME.0, FRAME.1), &item.image, &mut rng).0
                 };
@@ -98,11 +106,11 @@ mod tests {
         assert_eq!(made.len(), 6, "two per training photo, none of the validation photo");
         assert!(made.iter().all(|l| l.image.dimensions() == (24, 24) && l.sample.split == Split::Train));
         assert_eq!(made.iter().filter(|l| l.sample.label == 3).count(), 2);
-        // Pet-free photos are their own scene: an animal photo is never a background, so no
-        // picture of the blue scene holds green.
+        // An animal photo is never a background: no picture of the blue scene holds green, and
+        // the green animal is in every picture made of it.
         let green = |l: &Loaded| l.image.pixels().filter(|p| p[1] > 150 && p[0] < 100 && p[2] < 100).count();
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Other)).all(|l| green(l) == 0));
-        assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Animal)).all(|l| green(l) > 24 * 24 / 2));
+        assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Animal)).all(|l| green(l) > 0));
         // Without pet-free training photos there are no backgrounds.
         assert!(make(&items[..1], 1, 24, 1, &|| Ok(Box::new(LeftHalf))).is_err());
     }

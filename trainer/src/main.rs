@@ -115,9 +115,9 @@ enum Cmd {
         /// The ONNX model.
         #[arg(long)]
         model: PathBuf,
-        /// The locate stage: `centre` (the middle square) or `activation` (the classifier's
-        /// class-activation map over the whole frame).
-        #[arg(long, default_value = "centre")]
+        /// The locate stage: `activation` (the device's default: the classifier's class-activation
+        /// map over the whole frame) or `centre` (the middle square, for comparison).
+        #[arg(long, default_value = petcam::config::DEFAULT_LOCATOR)]
         locator: String,
         /// Seed of the simulated camera (placement, look, background).
         #[arg(long, default_value_t = 1)]

@@ -306,8 +306,8 @@ pub fn train_with_teacher(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[
     let train_idx: Vec<usize> = data.iter().enumerate().filter(|(_, l)| l.sample.split == Split::Train).map(|(i, _)| i).collect();
     let (val_imgs, val_labels) = pictures_of(data, Split::Val);
     anyhow::ensure!(!train_idx.is_empty(), "no training images");
-    // Pet-free training photos: the backgrounds of camera-like scenes (`--scene`).
-    let backgrounds: Vec<usize> = train_idx.iter().copied().filter(|&i| data[i].sample.label == crate::data::NO_PET_LABEL).collect();
+    // Pet-free training photos other than animals: the backgrounds of camera-like scenes (`--scene`).
+    let backgrounds: Vec<usize> = train_idx.iter().copied().filter(|&i| data[i].sample.label == crate::data::NO_PET_LABEL && data[i].sample.scene != Some(crate::data::Scene::Animal)).collect();
     anyhow::ensure!(cfg.augment.scene == 0.0 || !backgrounds.is_empty(), "--scene needs pet-free training photos (--no-pets) for backgrounds");
     let ckpt = out.join("checkpoint.bin");
     let best_path = out.join("best.bin");
@@ -426,8 +426,9 @@ pub fn train_with_teacher(cfg: &TrainConfig, arch: Arch, init: Weights, data: &[
                 v.par_chunks_mut(per).zip(b.par_iter()).enumerate().for_each(|(k, (o, &i))| {
                     let mut r = rand::rngs::StdRng::seed_from_u64(epoch_seed ^ ((s * cfg.batch_size + k) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
                     if cfg.augment.scene > 0.0 && rand::Rng::random::<f32>(&mut r) < cfg.augment.scene {
-                        let pet_free = data[i].sample.label == crate::data::NO_PET_LABEL;
-                        let bg = (!pet_free).then(|| &data[backgrounds[rand::Rng::random_range(&mut r, 0..backgrounds.len())]].image);
+                        // Pet-free photos: half close-ups, half placed in a scene like the pets.
+                        let close_up = data[i].sample.label == crate::data::NO_PET_LABEL && rand::Rng::random::<bool>(&mut r);
+                        let bg = (!close_up).then(|| &data[backgrounds[rand::Rng::random_range(&mut r, 0..backgrounds.len())]].image);
                         scene_into(&data[i].image, bg, size, &cfg.augment, &mut r, o);
                     } else {
                         augment_into(&data[i].image, size, &cfg.augment, &mut r, o);
