@@ -40,7 +40,7 @@ fn replay_with(model: &Path, dir: &Path, screens: &Path) -> Vec<(String, Option<
 
 /// Known failure of every shipped model, tracked by the no-pet issue: an Angora rabbit filling the
 /// frame is taken for a Ragdoll (pet score 0.999 at 96 px; still so after the retrain with the
-/// no-pet class weighted 4x, and at 128 px). It is measured and printed here, not asserted, until the no-pet training split
+/// no-pet class weighted 4x, at 128 px, and with version 2, trained on 662 other-animal photos). It is measured and printed here, not asserted, until the no-pet training split
 /// has more animals as hard negatives; every other no-pet recording must
 /// stay "no pet" on every frame.
 const KNOWN_FALSE_BREED: &str = "nopet-rabbit";
@@ -98,7 +98,7 @@ fn the_alternative_models_never_name_a_breed_on_the_no_pet_recordings() {
 fn right_floor(model: &Path) -> usize {
     match model.file_name().unwrap().to_str().unwrap() {
         "petcam-effnet-lite0-128-f32.onnx" => 6,
-        _ => 4,
+        _ => 6,
     }
 }
 
@@ -127,10 +127,10 @@ fn pets_are_named_by(model: &Path, made: &[recordings::Made]) {
         report.push(format!("{} on {}: expected {}, final {state} {label:?}", model.display(), m.dir.display(), m.expected));
     }
     eprintln!("{}", report.join("\n"));
-    // Camera-like frames are harder than the photos the model was scored on (78.0% top-1): the
-    // default model names 4 of these 8 right (Abyssinian, Sphynx: wrong breed; Bombay: Russian
-    // Blue; Siamese: missed as no pet); the 128 px model names 6 (Abyssinian: Maine Coon; Great
-    // Pyrenees: Samoyed). These floors guard against regressions; raise them with the model.
+    // Camera-like frames are harder than the photos the models were scored on. With the locate
+    // stage the default model (version 2, trained on located camera crops) names 7 of these 8
+    // right (Great Pyrenees: Samoyed; version 1 named 4), the 128 px model 8. These floors guard against regressions, one photo below today; raise them with the
+    // model.
     assert!(right >= right_floor(model), "{right}/{} recordings named the right breed:\n{}", pets.len(), report.join("\n"));
     assert!(missed <= 1, "{missed} pet recordings never left \"no pet\":\n{}", report.join("\n"));
 }
@@ -211,7 +211,11 @@ fn small_off_centre_pets_are_found_and_named() {
     }
     eprintln!("{}", report.join("\n"));
     assert!(found == small.len(), "the classified square missed {} small pets:\n{}", small.len() - found, report.join("\n"));
-    assert!(named >= 4 && named > named_centre, "named {named} (centre crop {named_centre}) of {}:\n{}", small.len(), report.join("\n"));
+    // Version 2 of the default model names 3 of the 6 (version 1: 4): it says "no pet" more
+    // readily on camera frames (79.7% of benchmark pets given a breed against 88.1%) for a quarter
+    // of the false breeds on pet-free frames (models/MODEL_CARD.md). The Russian Blue and the
+    // Yorkshire terrier stay "no pet"; the centre crop names none.
+    assert!(named >= 3 && named > named_centre, "named {named} (centre crop {named_centre}) of {}:\n{}", small.len(), report.join("\n"));
 }
 
 /// A small pet walking in along the far side of the room is noticed within a second (a breed or
