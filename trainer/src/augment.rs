@@ -158,15 +158,15 @@ impl Look {
             return;
         }
         let grey = 0.299 * p[0] + 0.587 * p[1] + 0.114 * p[2];
-        for k in 0..3 {
-            let mut v = grey + (p[k] - grey) * self.saturation;
+        for (c, gain) in p.iter_mut().zip(self.gains) {
+            let mut v = grey + (*c - grey) * self.saturation;
             v = (v - 0.5) * self.contrast + 0.5;
-            v *= self.brightness * self.gains[k];
+            v *= self.brightness * gain;
             if self.noise > 0.0 {
                 // Sum of uniforms: cheap, roughly Gaussian.
                 v += self.noise * (rng.random::<f32>() + rng.random::<f32>() + rng.random::<f32>() - 1.5) * 2.0;
             }
-            p[k] = v.clamp(0.0, 1.0);
+            *c = v.clamp(0.0, 1.0);
         }
     }
 }

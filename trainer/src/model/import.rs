@@ -58,7 +58,7 @@ fn floats(path: &Path, t: &pb::TensorProto) -> Result<Vec<f32>> {
     if !t.float_data.is_empty() {
         return Ok(t.float_data.clone());
     }
-    ensure!(t.raw_data.len() % 4 == 0, "{}: {} has {} bytes of data, not a whole number of f32", path.display(), t.name, t.raw_data.len());
+    ensure!(t.raw_data.len().is_multiple_of(4), "{}: {} has {} bytes of data, not a whole number of f32", path.display(), t.name, t.raw_data.len());
     Ok(t.raw_data.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect())
 }
 
