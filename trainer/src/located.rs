@@ -20,7 +20,6 @@ use anyhow::{ensure, Result};
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::locate::Locate;
 use petcam::pipeline::{Preprocessor, StageTimes};
-use petcam::preprocess;
 use petcam::scene::{self, Rng, Shot};
 use rayon::prelude::*;
 
@@ -60,9 +59,9 @@ pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &
                 let times = &mut StageTimes::default();
                 let rgb = pre.convert(&f, times).map_err(|e| anyhow::anyhow!("simulated frame of {}: {e}", item.sample.path.display()))?;
                 pre.reset();
-                let (region, _) = pre.crop(&rgb, times);
+                let (region, image) = pre.crop(&rgb, times);
                 pb.inc(1);
-                Ok(Loaded { sample: item.sample.clone(), image: preprocess::crop_resize(&rgb, region, side), original: (region.width, region.height) })
+                Ok(Loaded { sample: item.sample.clone(), image, original: (region.width, region.height) })
             },
         )
         .collect();
