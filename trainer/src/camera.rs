@@ -165,7 +165,8 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
         out += &format!("  at most {} false breeds: threshold {t:.4}, pets given a breed {}\n", pct(max_false), pct(shares_at(items, t).0));
     }
     let t = threshold_for_pets(items, 0.95);
-    out += &format!("  95% of pets given a breed: threshold {t:.4}, false breeds {}, on other animals {}\n", pct(shares_at(items, t).1), pct(shares_at(items, t).2));
+    let (_, false_breeds, animals) = shares_at(items, t);
+    out += &format!("  95% of pets given a breed: threshold {t:.4}, false breeds {}, on other animals {}\n", pct(false_breeds), pct(animals));
     out
 }
 
