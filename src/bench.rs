@@ -43,6 +43,38 @@ pub fn time_inference(c: &TractClassifier, input: &[f32], warmup: usize, runs: u
     Ok(Timing::from_seconds(&samples).expect("at least one run"))
 }
 
+/// Two plans of the same model timed in one run: petcam's depthwise op against tract's.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Comparison {
+    /// Alternating rounds (ours, theirs, ours, ...), each `runs / rounds` inferences.
+    pub rounds: usize,
+    /// Median over rounds of each round's median, ms.
+    pub ours_ms: f64,
+    pub theirs_ms: f64,
+    /// Largest absolute difference between the two plans' logits on the input.
+    pub max_logit_diff: f32,
+}
+
+/// Times `ours` and `theirs` on `input` in alternating rounds, so that both see the same drift of
+/// a shared, noisy machine; the ratio of the two medians is the figure to quote.
+pub fn compare(ours: &TractClassifier, theirs: &TractClassifier, input: &[f32], warmup: usize, runs: usize) -> Result<Comparison, ModelError> {
+    const ROUNDS: usize = 5;
+    let per = (runs / ROUNDS).max(1);
+    let (mut a, mut b) = (vec![], vec![]);
+    for round in 0..ROUNDS {
+        let w = if round == 0 { warmup } else { 0 };
+        a.push(time_inference(ours, input, w, per)?.median_ms);
+        b.push(time_inference(theirs, input, w, per)?.median_ms);
+    }
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (la, lb) = (ours.logits(input)?, theirs.logits(input)?);
+    let max_logit_diff = la.iter().zip(&lb).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+    Ok(Comparison { rounds: ROUNDS, ours_ms: med(&mut a), theirs_ms: med(&mut b), max_logit_diff })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -148,6 +148,13 @@ pub enum Cmd {
         /// Also time each node of the optimised graph and print the slowest.
         #[arg(long)]
         profile: bool,
+        /// Run depthwise convolutions with tract's own op instead of petcam's (for comparison).
+        #[arg(long)]
+        tract_depthwise: bool,
+        /// Time petcam's and tract's depthwise ops in one run (alternating rounds) and print the
+        /// ratio and the largest logit difference.
+        #[arg(long, conflicts_with = "tract_depthwise")]
+        compare_depthwise: bool,
         /// One JSON object (timings, logits) instead of text.
         #[arg(long)]
         json: bool,

@@ -6,7 +6,7 @@ mod cli;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Cmd, ModelArg, ScreenArgs};
-use petcam::classifier::{Classifier, TractClassifier};
+use petcam::classifier::{Classifier, LoadOptions, TractClassifier};
 use petcam::config::{self, DisplayKind, FileConfig};
 use petcam::decision::{Decider, DecisionConfig};
 use petcam::frame::{self, Frame, PixelFormat};
@@ -51,7 +51,7 @@ fn load_pipeline(flags: &ModelArg, file: &FileConfig) -> Result<Pipeline<TractCl
     let path = config::resolve_model(flags.model.as_deref().or(file.model.as_deref()));
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;
-    tracing::info!("model {} ({}) loaded in {:.0} ms", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0);
+    tracing::info!("model {} ({}) loaded in {:.0} ms; depthwise: {}", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0, describe_depthwise(c.depthwise_use()));
     let locator = locator_for(&path, c.metadata().no_pet_index(), flags.locator.as_deref(), file)?;
     tracing::info!("locate stage: {}", locator.name());
     Ok(Pipeline::new(c).with_locator(locator))
@@ -237,6 +237,7 @@ fn run(cmd: Cmd) -> Result<i32> {
                 "locate       `{}` by default: the pet found by this model's class-activation map over the frame, searched every 6th frame (`--locator centre`: the middle square)",
                 config::DEFAULT_LOCATOR
             );
+            println!("depthwise    {}", describe_depthwise(c.depthwise_use()));
             println!("metrics      {}", m.metrics);
             println!("training     {}", m.training);
             println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
@@ -264,8 +265,13 @@ fn run(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, json, dump_input } => {
-            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, json, dump_input.as_deref())
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, tract_depthwise, compare_depthwise, json, dump_input } => {
+            let depthwise = match (tract_depthwise, compare_depthwise) {
+                (true, _) => DepthwiseBench::Tract,
+                (_, true) => DepthwiseBench::Compare,
+                _ => DepthwiseBench::Petcam,
+            };
+            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, depthwise, json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
@@ -304,13 +310,41 @@ fn run(cmd: Cmd) -> Result<i32> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn bench(model: &ModelArg, image: Option<&Path>, raw: Option<&Path>, runs: usize, warmup: usize, threads: usize, profile: bool, json: bool, dump: Option<&Path>) -> Result<i32> {
+/// One line on which depthwise op a loaded model runs.
+fn describe_depthwise(d: petcam::classifier::DepthwiseUse) -> String {
+    if d.replaced == 0 {
+        return "tract's own op (no depthwise convolution taken by petcam's)".into();
+    }
+    format!("{} convolutions on petcam's op ({} with ReLU6 fused; {})", d.replaced, d.with_relu6, petcam::classifier::depthwise::kernel::variant())
+}
+
+/// Which depthwise convolution `petcam bench` times.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DepthwiseBench {
+    Petcam,
+    Tract,
+    Compare,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bench(
+    model: &ModelArg,
+    image: Option<&Path>,
+    raw: Option<&Path>,
+    runs: usize,
+    warmup: usize,
+    threads: usize,
+    profile: bool,
+    depthwise: DepthwiseBench,
+    json: bool,
+    dump: Option<&Path>,
+) -> Result<i32> {
     petcam::classifier::set_threads(threads).map_err(anyhow::Error::msg)?;
     let path = config::resolve_model(model.model.as_deref());
     let t = std::time::Instant::now();
     // The model alone (and its locate stage only when --locator names one): load time and
     // inference are what this measures.
-    let classifier = TractClassifier::load(&path)?;
+    let classifier = TractClassifier::load_with(&path, LoadOptions { own_depthwise: depthwise != DepthwiseBench::Tract })?;
     let no_pet = classifier.metadata().no_pet_index();
     let mut p = match model.locator.as_deref() {
         Some(_) => Pipeline::new(classifier).with_locator(locator_for(&path, no_pet, model.locator.as_deref(), &FileConfig::default())?),
@@ -345,13 +379,32 @@ fn bench(model: &ModelArg, image: Option<&Path>, raw: Option<&Path>, runs: usize
     let timing = petcam::bench::time_inference(c, &input, warmup, runs)?;
     let logits = c.logits(&input)?;
     let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
+    let compared = match depthwise {
+        DepthwiseBench::Compare => Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { own_depthwise: false })?, &input, warmup, runs)?),
+        _ => None,
+    };
+    let dw = c.depthwise_use();
     if json {
-        println!("{}", serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "inference": timing, "logits": logits, "profile": nodes}));
+        println!(
+            "{}",
+            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
+        );
         return Ok(0);
     }
     println!("model      {} ({size}x{size} input)", path.display());
     println!("load       {load_ms:.0} ms (read, check, optimise)");
+    println!("depthwise  {}", describe_depthwise(dw));
     println!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
+    if let Some(cmp) = &compared {
+        println!(
+            "compare    petcam's depthwise op {:.3} ms, tract's {:.3} ms (medians of {} alternating rounds): tract's / petcam's = {:.2}x; largest logit difference {:.2e}",
+            cmp.ours_ms,
+            cmp.theirs_ms,
+            cmp.rounds,
+            cmp.theirs_ms / cmp.ours_ms,
+            cmp.max_logit_diff
+        );
+    }
     if profile {
         let total: f64 = nodes.iter().map(|n| n.seconds).sum();
         let mut by_op: Vec<(String, f64, usize)> = vec![];

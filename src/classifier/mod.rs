@@ -4,9 +4,10 @@
 //! of later stages (decision, ui) may drive them with fixed scores instead. Probabilities are
 //! `softmax(logits / T)` with the temperature `T` the model carries in its metadata.
 
+pub mod depthwise;
 mod tract;
 
-pub use self::tract::{set_threads, ModelError, NodeTime, TractClassifier};
+pub use self::tract::{set_threads, DepthwiseUse, LoadOptions, ModelError, NodeTime, TractClassifier};
 use crate::metadata::ModelMetadata;
 
 /// The result of one inference.

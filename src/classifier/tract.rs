@@ -27,18 +27,52 @@ pub struct TractClassifier {
     meta: ModelMetadata,
     plan: Plan,
     no_pet: Option<usize>,
+    depthwise: DepthwiseUse,
+}
+
+/// How a model is turned into a plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Run depthwise convolutions with petcam's own op ([`super::depthwise`]) instead of tract's.
+    /// On by default; off only to compare the two (`petcam bench --tract-depthwise`).
+    pub own_depthwise: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        LoadOptions { own_depthwise: true }
+    }
+}
+
+/// What [`super::depthwise::substitute`] did to a loaded model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+pub struct DepthwiseUse {
+    /// Depthwise convolutions that run on petcam's op.
+    pub replaced: usize,
+    /// ... of which with their ReLU6 fused in.
+    pub with_relu6: usize,
 }
 
 impl TractClassifier {
     /// Loads `path`, reads its petcam metadata, fixes the input to `[1, 3, S, S]`, checks the output
     /// has one value per label, and optimises the graph.
     pub fn load(path: &Path) -> Result<TractClassifier, ModelError> {
+        Self::load_with(path, LoadOptions::default())
+    }
+
+    /// As [`load`](Self::load), with non-default options.
+    pub fn load_with(path: &Path, options: LoadOptions) -> Result<TractClassifier, ModelError> {
         let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.into(), source })?;
-        Self::from_bytes(&bytes, path)
+        Self::from_bytes_with(&bytes, path, options)
     }
 
     /// As [`load`](Self::load), from bytes in memory; `path` is only used in messages.
     pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TractClassifier, ModelError> {
+        Self::from_bytes_with(bytes, path, LoadOptions::default())
+    }
+
+    /// As [`from_bytes`](Self::from_bytes), with non-default options.
+    pub fn from_bytes_with(bytes: &[u8], path: &Path, options: LoadOptions) -> Result<TractClassifier, ModelError> {
         let p = || path.to_path_buf();
         let parse = |e: TractError| ModelError::Parse { path: p(), msg: format!("{e:#}") };
         let onnx = tract_onnx::onnx();
@@ -55,9 +89,20 @@ impl TractClassifier {
         if out_shape.iter().product::<usize>() != meta.labels.len() {
             return Err(ModelError::Shape { path: p(), msg: format!("output shape {out_shape:?} does not match its {} labels", meta.labels.len()) });
         }
+        let mut typed = typed.into_decluttered().map_err(parse)?;
+        let mut depthwise = DepthwiseUse::default();
+        if options.own_depthwise {
+            let (replaced, with_relu6) = super::depthwise::substitute(&mut typed).map_err(parse)?;
+            depthwise = DepthwiseUse { replaced, with_relu6 };
+        }
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
-        Ok(TractClassifier { path: p(), meta, plan, no_pet })
+        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise })
+    }
+
+    /// How many depthwise convolutions run on petcam's own op.
+    pub fn depthwise_use(&self) -> DepthwiseUse {
+        self.depthwise
     }
 
     pub fn path(&self) -> &Path {

@@ -1,0 +1,508 @@
+//! The depthwise convolution itself, on plain slices (NCHW, batch of one, one channel at a time),
+//! with the bias and an optional ReLU6 fused in.
+//!
+//! The scheme (the "flat" kernel of issue 19's micro-benchmark): each input channel is copied once
+//! into a zero-padded scratch plane, split by column phase for strides above 1 (plane `p` holds
+//! the padded columns `p, p + s, p + 2s, ...`). Every tap then reads a contiguous run of its phase
+//! plane, so one output row is `bias + sum over taps of w * row-slice`, a straight multiply-add over
+//! [`LANES`] output columns at a time that the compiler vectorises: no border zones, no stride
+//! special cases, no second pass for the activation. The scratch rows are wide enough that the
+//! last block of a row may compute past the output's width; those columns are never stored.
+//!
+//! Vector width comes from the compiler: the same code is built once with AVX2 + FMA (chosen at
+//! run time on x86_64) and once for the target's baseline (SSE2 on x86_64, NEON with fused
+//! multiply-add on aarch64, scalar VFP on armv7, where rustc's target has no NEON).
+
+/// Output columns computed together: two AVX registers, four NEON or SSE registers, held in
+/// registers across all the taps of one block.
+pub const LANES: usize = 16;
+
+/// The shape of one depthwise layer: every channel has its own `kh x kw` filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Geometry {
+    pub channels: usize,
+    pub in_h: usize,
+    pub in_w: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub stride_h: usize,
+    pub stride_w: usize,
+    /// Zero rows above and columns left of the input (those below and right follow from the
+    /// output size).
+    pub pad_top: usize,
+    pub pad_left: usize,
+    pub out_h: usize,
+    pub out_w: usize,
+}
+
+impl Geometry {
+    /// Whether every size is at least 1 (outputs that read only padding are allowed: they get
+    /// the bias).
+    pub fn is_valid(&self) -> bool {
+        self.channels > 0 && self.kh > 0 && self.kw > 0 && self.stride_h > 0 && self.stride_w > 0 && self.out_h > 0 && self.out_w > 0 && self.in_h > 0 && self.in_w > 0
+    }
+    pub fn input_len(&self) -> usize {
+        self.channels * self.in_h * self.in_w
+    }
+    pub fn output_len(&self) -> usize {
+        self.channels * self.out_h * self.out_w
+    }
+    /// Output columns rounded up to whole [`LANES`] blocks.
+    fn padded_out_w(&self) -> usize {
+        self.out_w.div_ceil(LANES) * LANES
+    }
+    /// Rows of the padded plane that any output reads.
+    fn plane_rows(&self) -> usize {
+        (self.out_h - 1) * self.stride_h + self.kh
+    }
+    /// Width of one phase plane: the widest tap offset plus a whole number of blocks.
+    fn plane_cols(&self) -> usize {
+        self.padded_out_w() + (self.kw - 1) / self.stride_w
+    }
+}
+
+/// How a layer is computed. [`Scheme::for_geometry`] picks per layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Scheme {
+    /// Channel by channel, [`LANES`] output columns at a time: for rows at least [`LANES`] wide.
+    Rows,
+    /// [`LANES`] channels at a time at every output point, through channel-last copies of the
+    /// input and output: for the small late feature maps (12x12 down to 3x3 at 96 px), where a
+    /// row would fill a fraction of a vector and where the channels are many.
+    ChannelInner,
+}
+
+impl Scheme {
+    pub fn for_geometry(geo: &Geometry) -> Scheme {
+        if geo.out_w >= LANES {
+            Scheme::Rows
+        } else {
+            Scheme::ChannelInner
+        }
+    }
+}
+
+/// One depthwise layer ready to run: its geometry, scheme, and filters laid out for the scheme.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Layer {
+    geo: Geometry,
+    scheme: Scheme,
+    /// `[C, kh, kw]` for [`Scheme::Rows`]; `[kh, kw, Cp]` (channels padded to whole blocks) for
+    /// [`Scheme::ChannelInner`].
+    weights: Vec<f32>,
+    /// `[C]`, or `[Cp]` for [`Scheme::ChannelInner`].
+    bias: Vec<f32>,
+    relu6: bool,
+}
+
+impl Layer {
+    /// `weights` is `[C, kh, kw]`, `bias` `[C]`; `relu6` clamps the output to `[0, 6]`.
+    ///
+    /// # Panics
+    /// When `geo` is invalid or a length does not match it (the tract op checks before).
+    pub fn new(geo: Geometry, scheme: Scheme, weights: &[f32], bias: &[f32], relu6: bool) -> Layer {
+        assert!(geo.is_valid(), "invalid depthwise geometry {geo:?}");
+        let taps = geo.kh * geo.kw;
+        assert_eq!(weights.len(), geo.channels * taps, "depthwise weights length");
+        assert_eq!(bias.len(), geo.channels, "depthwise bias length");
+        let (weights, bias) = match scheme {
+            Scheme::Rows => (weights.to_vec(), bias.to_vec()),
+            Scheme::ChannelInner => {
+                let cp = geo.padded_channels();
+                let mut w = vec![0.0; taps * cp];
+                for c in 0..geo.channels {
+                    for t in 0..taps {
+                        w[t * cp + c] = weights[c * taps + t];
+                    }
+                }
+                let mut b = bias.to_vec();
+                b.resize(cp, 0.0);
+                (w, b)
+            }
+        };
+        Layer { geo, scheme, weights, bias, relu6 }
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        &self.geo
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.scheme
+    }
+
+    /// Floats of scratch memory [`run`](Self::run) uses.
+    pub fn scratch_len(&self) -> usize {
+        match self.scheme {
+            Scheme::Rows => self.geo.stride_w * self.geo.plane_rows() * self.geo.plane_cols(),
+            Scheme::ChannelInner => (self.geo.plane_rows() * self.geo.hwc_cols() + self.geo.out_h * self.geo.out_w) * self.geo.padded_channels(),
+        }
+    }
+
+    /// `out = act(depthwise(x) + bias)` for one image: `x` is `[C, in_h, in_w]`, `out`
+    /// `[C, out_h, out_w]`.
+    ///
+    /// # Panics
+    /// When a length does not match the geometry.
+    pub fn run(&self, x: &[f32], out: &mut [f32]) {
+        assert_eq!(x.len(), self.geo.input_len(), "depthwise input length");
+        assert_eq!(out.len(), self.geo.output_len(), "depthwise output length");
+        let mut scratch = vec![0.0f32; self.scratch_len()];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+                // SAFETY: the CPU has AVX2 and FMA, checked just above.
+                unsafe { run_avx2_fma(self, x, out, &mut scratch) };
+                return;
+            }
+        }
+        run_with::<Baseline>(self, x, out, &mut scratch);
+    }
+}
+
+impl Geometry {
+    /// Channels rounded up to whole [`LANES`] blocks.
+    fn padded_channels(&self) -> usize {
+        self.channels.div_ceil(LANES) * LANES
+    }
+    /// Width of the padded channel-last input.
+    fn hwc_cols(&self) -> usize {
+        (self.out_w - 1) * self.stride_w + self.kw
+    }
+}
+
+/// `out = act(depthwise(x, weights) + bias)` for one image with the layer's own scheme: a
+/// [`Layer`] made and run once.
+pub fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bool, out: &mut [f32]) {
+    Layer::new(*geo, Scheme::for_geometry(geo), weights, bias, relu6).run(x, out)
+}
+
+/// Which variant [`Layer::run`] uses on this CPU, for `petcam info` and the benchmarks.
+pub fn variant() -> &'static str {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+            return "x86_64 AVX2+FMA";
+        }
+        "x86_64 SSE2"
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        "aarch64 NEON"
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        "portable"
+    }
+}
+
+/// `a * b + c`: fused where the instruction set has a vector FMA, two operations elsewhere
+/// (`f32::mul_add` without hardware FMA is a library call, which would stop vectorisation).
+trait MulAdd {
+    fn mul_add(a: f32, b: f32, c: f32) -> f32;
+}
+
+/// The target's baseline: fused on aarch64 (NEON `fmla`), separate elsewhere.
+struct Baseline;
+impl MulAdd for Baseline {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        if cfg!(target_arch = "aarch64") {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+struct Fused;
+#[cfg(target_arch = "x86_64")]
+impl MulAdd for Fused {
+    #[inline(always)]
+    fn mul_add(a: f32, b: f32, c: f32) -> f32 {
+        a.mul_add(b, c)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn run_avx2_fma(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    run_with::<Fused>(layer, x, out, scratch)
+}
+
+#[inline(always)]
+fn run_with<M: MulAdd>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    match (layer.scheme, layer.relu6) {
+        (Scheme::Rows, true) => rows::<M, true>(layer, x, out, scratch),
+        (Scheme::Rows, false) => rows::<M, false>(layer, x, out, scratch),
+        (Scheme::ChannelInner, true) => channel_inner::<M, true>(layer, x, out, scratch),
+        (Scheme::ChannelInner, false) => channel_inner::<M, false>(layer, x, out, scratch),
+    }
+}
+
+#[inline(always)]
+fn activate<const RELU6: bool>(acc: &mut [f32; LANES]) {
+    if RELU6 {
+        for a in acc {
+            *a = a.clamp(0.0, 6.0);
+        }
+    }
+}
+
+/// [`Scheme::Rows`]: each channel copied into zero-padded phase planes, then every output row
+/// [`LANES`] columns at a time, all taps accumulated in registers.
+#[inline(always)]
+fn rows<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    let geo = &layer.geo;
+    let (in_plane, out_plane, taps) = (geo.in_h * geo.in_w, geo.out_h * geo.out_w, geo.kh * geo.kw);
+    let (rows, cols, s) = (geo.plane_rows(), geo.plane_cols(), geo.stride_w);
+    let plane = rows * cols;
+    // Where each tap reads, relative to the block's first output column in its first row.
+    let offsets: Vec<usize> = (0..taps).map(|t| (t % geo.kw % s) * plane + (t / geo.kw) * cols + t % geo.kw / s).collect();
+    for c in 0..geo.channels {
+        fill_phase_planes(geo, &x[c * in_plane..(c + 1) * in_plane], scratch);
+        let w = &layer.weights[c * taps..(c + 1) * taps];
+        let o = &mut out[c * out_plane..(c + 1) * out_plane];
+        for oy in 0..geo.out_h {
+            let out_row = &mut o[oy * geo.out_w..(oy + 1) * geo.out_w];
+            for x0 in (0..geo.out_w).step_by(LANES) {
+                let mut acc = [layer.bias[c]; LANES];
+                let block = oy * geo.stride_h * cols + x0;
+                for (k, off) in w.iter().zip(&offsets) {
+                    let start = block + off;
+                    let src: &[f32; LANES] = scratch[start..start + LANES].try_into().expect("a block lies inside its plane");
+                    for i in 0..LANES {
+                        acc[i] = M::mul_add(src[i], *k, acc[i]);
+                    }
+                }
+                activate::<RELU6>(&mut acc);
+                let n = LANES.min(geo.out_w - x0);
+                out_row[x0..x0 + n].copy_from_slice(&acc[..n]);
+            }
+        }
+    }
+}
+
+/// Copies one input channel into the zero-padded phase planes of [`Scheme::Rows`].
+#[inline(always)]
+fn fill_phase_planes(geo: &Geometry, x: &[f32], scratch: &mut [f32]) {
+    scratch.fill(0.0);
+    let (rows, cols, s) = (geo.plane_rows(), geo.plane_cols(), geo.stride_w);
+    let plane = rows * cols;
+    for iy in 0..geo.in_h {
+        let py = iy + geo.pad_top;
+        if py >= rows {
+            break;
+        }
+        let src = &x[iy * geo.in_w..(iy + 1) * geo.in_w];
+        if s == 2 {
+            // Input columns 2j and 2j + 1 land in the two planes at fixed offsets: a
+            // deinterleaving copy the compiler vectorises.
+            let (p0, p1) = scratch.split_at_mut(plane);
+            let row = py * cols..(py + 1) * cols;
+            let (even, odd) = (&mut p0[row.clone()], &mut p1[row]);
+            let (first, second) = if geo.pad_left % 2 == 0 { (even, odd) } else { (odd, even) };
+            let (at_a, at_b) = (geo.pad_left / 2, geo.pad_left.div_ceil(2));
+            if at_b >= cols {
+                continue;
+            }
+            let pairs = src.chunks_exact(2);
+            let n = pairs.len().min(cols - at_b);
+            for ((a, b), ab) in first[at_a..at_a + n].iter_mut().zip(&mut second[at_b..at_b + n]).zip(pairs) {
+                *a = ab[0];
+                *b = ab[1];
+            }
+            // An odd width's last column, or the first plane's last column of a clipped row.
+            let mut j = n;
+            while at_a + j < cols && 2 * j < src.len() {
+                first[at_a + j] = src[2 * j];
+                j += 1;
+            }
+            continue;
+        }
+        // Phase p holds padded columns p, p + s, ...: input columns p - pad_left + j * s.
+        for p in 0..s {
+            let (first_j, first_ix) = match p.checked_sub(geo.pad_left) {
+                Some(ix) => (0, ix),
+                None => {
+                    let j = (geo.pad_left - p).div_ceil(s);
+                    (j, j * s + p - geo.pad_left)
+                }
+            };
+            if first_j >= cols || first_ix >= geo.in_w {
+                continue;
+            }
+            let dst = &mut scratch[p * plane + py * cols + first_j..p * plane + (py + 1) * cols];
+            for (d, v) in dst.iter_mut().zip(src[first_ix..].iter().step_by(s)) {
+                *d = *v;
+            }
+        }
+    }
+}
+
+/// [`Scheme::ChannelInner`]: the input copied channel-last into a zero-padded `[rows, cols, Cp]`
+/// buffer, then at every output point [`LANES`] channels at a time over all taps, written
+/// channel-last and copied back to `[C, out_h, out_w]`.
+#[inline(always)]
+fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    let geo = &layer.geo;
+    let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
+    let (input, output) = scratch.split_at_mut(geo.plane_rows() * cols * cp);
+    input.fill(0.0);
+    let in_plane = geo.in_h * geo.in_w;
+    for c in 0..geo.channels {
+        let xc = &x[c * in_plane..(c + 1) * in_plane];
+        for iy in 0..geo.in_h.min(geo.plane_rows().saturating_sub(geo.pad_top)) {
+            let base = (iy + geo.pad_top) * cols + geo.pad_left;
+            for ix in 0..geo.in_w.min(cols.saturating_sub(geo.pad_left)) {
+                input[(base + ix) * cp + c] = xc[iy * geo.in_w + ix];
+            }
+        }
+    }
+    let bias = &layer.bias;
+    for oy in 0..geo.out_h {
+        for ox in 0..geo.out_w {
+            let o = &mut output[(oy * geo.out_w + ox) * cp..(oy * geo.out_w + ox + 1) * cp];
+            for c0 in (0..cp).step_by(LANES) {
+                let mut acc: [f32; LANES] = bias[c0..c0 + LANES].try_into().expect("whole blocks");
+                for ky in 0..geo.kh {
+                    let row = ((oy * geo.stride_h + ky) * cols + ox * geo.stride_w) * cp + c0;
+                    for kx in 0..geo.kw {
+                        let src: &[f32; LANES] = input[row + kx * cp..row + kx * cp + LANES].try_into().expect("whole blocks");
+                        let t = (ky * geo.kw + kx) * cp + c0;
+                        let w: &[f32; LANES] = layer.weights[t..t + LANES].try_into().expect("whole blocks");
+                        for i in 0..LANES {
+                            acc[i] = M::mul_add(src[i], w[i], acc[i]);
+                        }
+                    }
+                }
+                activate::<RELU6>(&mut acc);
+                o[c0..c0 + LANES].copy_from_slice(&acc);
+            }
+        }
+    }
+    let out_plane = geo.out_h * geo.out_w;
+    for c in 0..geo.channels {
+        for (p, v) in out[c * out_plane..(c + 1) * out_plane].iter_mut().enumerate() {
+            *v = output[p * cp + c];
+        }
+    }
+}
+
+/// The textbook loop, for tests: every output as the sum over in-bounds taps.
+#[cfg(test)]
+pub fn reference(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bool) -> Vec<f32> {
+    let mut out = vec![0.0; geo.output_len()];
+    for c in 0..geo.channels {
+        for oy in 0..geo.out_h {
+            for ox in 0..geo.out_w {
+                let mut acc = bias[c] as f64;
+                for ky in 0..geo.kh {
+                    for kx in 0..geo.kw {
+                        let iy = (oy * geo.stride_h + ky) as isize - geo.pad_top as isize;
+                        let ix = (ox * geo.stride_w + kx) as isize - geo.pad_left as isize;
+                        if iy >= 0 && ix >= 0 && (iy as usize) < geo.in_h && (ix as usize) < geo.in_w {
+                            let v = x[c * geo.in_h * geo.in_w + iy as usize * geo.in_w + ix as usize];
+                            acc += v as f64 * weights[(c * geo.kh + ky) * geo.kw + kx] as f64;
+                        }
+                    }
+                }
+                let acc = acc as f32;
+                out[(c * geo.out_h + oy) * geo.out_w + ox] = if relu6 { acc.clamp(0.0, 6.0) } else { acc };
+            }
+        }
+    }
+    out
+}
+
+/// A small deterministic generator (xorshift) for tests: `n` values in [-1, 1).
+#[cfg(test)]
+pub(crate) fn test_values(n: usize, seed: u64) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            ((s >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use test_values as values;
+
+    fn geometry(channels: usize, h: usize, w: usize, k: usize, stride: usize, pads: [usize; 4]) -> Geometry {
+        let [top, left, bottom, right] = pads;
+        Geometry {
+            channels,
+            in_h: h,
+            in_w: w,
+            kh: k,
+            kw: k,
+            stride_h: stride,
+            stride_w: stride,
+            pad_top: top,
+            pad_left: left,
+            out_h: (h + top + bottom - k) / stride + 1,
+            out_w: (w + left + right - k) / stride + 1,
+        }
+    }
+
+    fn check(geo: Geometry, relu6: bool) {
+        let x: Vec<f32> = values(geo.input_len(), 1).iter().map(|v| v * 4.0).collect();
+        let w = values(geo.channels * geo.kh * geo.kw, 2);
+        let b = values(geo.channels, 3);
+        let want = reference(&geo, &x, &w, &b, relu6);
+        for scheme in [Scheme::Rows, Scheme::ChannelInner] {
+            let mut out = vec![f32::NAN; geo.output_len()];
+            Layer::new(geo, scheme, &w, &b, relu6).run(&x, &mut out);
+            for (i, (a, e)) in out.iter().zip(&want).enumerate() {
+                assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{geo:?} {scheme:?} relu6={relu6}: output {i} is {a}, want {e}");
+            }
+        }
+    }
+
+    #[test]
+    fn matches_the_textbook_loop_for_strides_paddings_and_odd_sizes() {
+        for (h, w) in [(1, 1), (5, 7), (12, 12), (17, 16), (24, 31), (48, 48), (9, 33), (6, 34)] {
+            for k in [1, 3, 5] {
+                for stride in [1, 2, 3] {
+                    let same = (k - 1) / 2;
+                    for pads in [[0, 0, 0, 0], [1, 1, 0, 0], [same, same, same, same], [0, 0, k - 1, k - 1], [k / 2, k / 2, k - 1 - k / 2, k - 1 - k / 2], [1, 0, 2, 0]] {
+                        if h + pads[0] + pads[2] < k || w + pads[1] + pads[3] < k {
+                            continue;
+                        }
+                        check(geometry(3, h, w, k, stride, pads), stride == 1);
+                        check(geometry(17, h, w, k, stride, pads), stride != 1);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rectangular_filters_and_mixed_strides() {
+        let geo = Geometry { channels: 2, in_h: 9, in_w: 20, kh: 3, kw: 5, stride_h: 1, stride_w: 2, pad_top: 1, pad_left: 2, out_h: 9, out_w: 10 };
+        check(geo, false);
+        let geo = Geometry { stride_h: 2, stride_w: 1, out_h: 5, out_w: 20, ..geo };
+        check(geo, true);
+    }
+
+    #[test]
+    fn relu6_clamps_both_ends() {
+        let geo = geometry(1, 1, 3, 1, 1, [0; 4]);
+        let mut out = vec![0.0; 3];
+        depthwise(&geo, &[-2.0, 3.0, 10.0], &[1.0], &[0.0], true, &mut out);
+        assert_eq!(out, vec![0.0, 3.0, 6.0]);
+    }
+
+    #[test]
+    fn a_geometry_without_outputs_is_invalid() {
+        assert!(!Geometry { out_w: 0, ..geometry(1, 4, 4, 3, 1, [0; 4]) }.is_valid());
+        assert!(geometry(1, 4, 4, 3, 1, [0; 4]).is_valid());
+    }
+}

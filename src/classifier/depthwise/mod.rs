@@ -1,0 +1,417 @@
+//! petcam's own depthwise convolution for tract (issue 19).
+//!
+//! tract 0.23.9 runs a depthwise convolution (group = input channels = output channels) with a
+//! zone-walking kernel that is scalar for strides other than 1 on x86_64 and for 3x3/5x5 stride 2 on
+//! aarch64, has no kernel at all on armv7, and applies ReLU6 in a separate pass: half of the
+//! inference time for 5% of the multiply-adds (docs/PERFORMANCE.md). [`substitute`] swaps each such
+//! `Conv` of a decluttered model, with the `Max(0)`/`Min(6)` pair that follows it where there is
+//! one, for [`DepthwiseConv`], which runs a [`kernel::Layer`]: bias and ReLU6 fused, vectorised
+//! by the compiler. The classifier calls it between `declutter` and `optimize`; nothing else in
+//! the app knows.
+
+pub mod kernel;
+
+pub use self::kernel::{Geometry, Layer, Scheme};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::nn::DataFormat;
+
+/// One depthwise layer with its filters: `[N, C, H, W] -> [N, C, out_h, out_w]`, or without the
+/// batch axis (`[C, H, W]`, the form tract's declutter leaves for a batch of one), f32.
+#[derive(Debug, Clone)]
+pub struct DepthwiseConv {
+    pub geometry: Geometry,
+    /// Whether the tensors have the leading batch axis.
+    pub batched: bool,
+    /// Clamp to `[0, 6]` after the bias.
+    pub relu6: bool,
+    /// The filters and bias, laid out for the layer's [`Scheme`].
+    layer: Arc<Layer>,
+}
+
+impl DepthwiseConv {
+    pub fn new(geometry: Geometry, batched: bool, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {
+        ensure!(geometry.is_valid(), "invalid depthwise geometry {geometry:?}");
+        ensure!(weights.len() == geometry.channels * geometry.kh * geometry.kw, "depthwise filters: {} values for {geometry:?}", weights.len());
+        ensure!(bias.len() == geometry.channels, "depthwise bias: {} values for {} channels", bias.len(), geometry.channels);
+        let layer = Layer::new(geometry, Scheme::for_geometry(&geometry), &weights, &bias, relu6);
+        Ok(DepthwiseConv { geometry, batched, relu6, layer: Arc::new(layer) })
+    }
+
+    pub fn scheme(&self) -> Scheme {
+        self.layer.scheme()
+    }
+}
+
+/// Ops are compared when tract deduplicates nodes: the same geometry and the same filters.
+impl PartialEq for DepthwiseConv {
+    fn eq(&self, other: &Self) -> bool {
+        self.batched == other.batched && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+    }
+}
+impl Eq for DepthwiseConv {}
+
+impl Op for DepthwiseConv {
+    fn name(&self) -> StaticName {
+        "PetcamDepthwise".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let g = &self.geometry;
+        Ok(vec![format!(
+            "{}x{} stride {}x{} pad {}/{} {}x{}x{} -> {}x{}{}, {:?} ({})",
+            g.kh,
+            g.kw,
+            g.stride_h,
+            g.stride_w,
+            g.pad_top,
+            g.pad_left,
+            g.channels,
+            g.in_h,
+            g.in_w,
+            g.out_h,
+            g.out_w,
+            if self.relu6 { ", ReLU6" } else { "" },
+            self.scheme(),
+            kernel::variant()
+        )])
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for DepthwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let g = &self.geometry;
+        let shape = x.shape();
+        let chw = [g.channels, g.in_h, g.in_w];
+        let n = if self.batched { shape.first().copied().unwrap_or(0) } else { 1 };
+        let fits = if self.batched { shape.len() == 4 && shape[1..] == chw } else { shape == chw };
+        ensure!(fits, "PetcamDepthwise wants {}{chw:?}, got {shape:?}", if self.batched { "N x " } else { "" });
+        let out_chw = [g.channels, g.out_h, g.out_w];
+        let mut out = if self.batched { Tensor::zero::<f32>(&[n, out_chw[0], out_chw[1], out_chw[2]])? } else { Tensor::zero::<f32>(&out_chw)? };
+        let xs = floats(&x)?;
+        let mut view = out.try_as_plain_ram_mut()?;
+        let os = view.as_slice_mut::<f32>()?;
+        for b in 0..n {
+            self.layer.run(&xs[b * g.input_len()..(b + 1) * g.input_len()], &mut os[b * g.output_len()..(b + 1) * g.output_len()]);
+        }
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for DepthwiseConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        let g = &self.geometry;
+        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamDepthwise takes one f32 input");
+        let chw = [g.channels.to_dim(), g.out_h.to_dim(), g.out_w.to_dim()];
+        Ok(tvec!(if self.batched { f32::fact([inputs[0].shape[0].clone(), chw[0].clone(), chw[1].clone(), chw[2].clone()]) } else { f32::fact(chw) }))
+    }
+
+    fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        let g = &self.geometry;
+        let n = if self.batched { inputs[0].shape[0].clone() } else { 1.to_dim() };
+        Ok(tvec!((Cost::FMA(f32::datum_type()), n * (g.output_len() * g.kh * g.kw))))
+    }
+
+    as_op!();
+}
+
+/// The values of an f32 tensor held in plain memory.
+fn floats(t: &Tensor) -> TractResult<&[f32]> {
+    t.try_as_plain_ram()?.as_slice::<f32>()
+}
+
+/// Replaces every f32 depthwise `Conv` of `model` (decluttered, concrete input shape, NCHW or CHW, OIHW
+/// constant filters, no dilation) with [`DepthwiseConv`], absorbing a following ReLU6. Returns how
+/// many convolutions it replaced, and how many of them took their ReLU6 along. Convolutions it
+/// cannot take stay with tract.
+pub fn substitute(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+    let candidates: Vec<usize> = model.eval_order()?;
+    let (mut replaced, mut fused) = (0, 0);
+    for id in candidates {
+        let Some((op, last)) = plan_for(model, id)? else { continue };
+        let node = &model.nodes()[id];
+        let mut patch = TypedModelPatch::new(format!("petcam-depthwise {}", node.name));
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let relu6 = op.relu6;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(last, 0), y)?;
+        patch.apply(model)?;
+        replaced += 1;
+        fused += relu6 as usize;
+    }
+    Ok((replaced, fused))
+}
+
+/// The replacement for node `id` and the last node it covers (the conv, or its `Min(6)`), when
+/// node `id` is a depthwise convolution this op can run.
+fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(DepthwiseConv, usize)>> {
+    let node = &model.nodes()[id];
+    let Some(conv) = node.op_as::<Conv>() else { return Ok(None) };
+    let spec = &conv.pool_spec;
+    let x_fact = model.outlet_fact(node.inputs[0])?;
+    let depthwise = conv.group > 1 && conv.group == conv.input_channels() && conv.group == conv.output_channels();
+    if !depthwise
+        || conv.q_params.is_some()
+        || x_fact.datum_type != f32::datum_type()
+        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
+        || conv.kernel_fmt != KernelFormat::OIHW
+        || spec.rank() != 2
+        || (0..2).any(|a| spec.dilation(a) != 1)
+        || node.inputs.len() != 3
+    {
+        return Ok(None);
+    }
+    let Some(shape) = x_fact.shape.as_concrete() else { return Ok(None) };
+    let (Some(k), Some(b)) = (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone()) else {
+        return Ok(None);
+    };
+    let c = conv.group;
+    let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
+    let batched = spec.data_format == DataFormat::NCHW;
+    let shape: &[usize] = if batched && shape.len() == 4 { &shape[1..] } else { shape };
+    if shape.len() != 3 || shape[0] != c || k.datum_type() != f32::datum_type() || k.len() != c * kh * kw || b.datum_type() != f32::datum_type() {
+        return Ok(None);
+    }
+    let bias: Vec<f32> = match b.len() {
+        1 => vec![floats(&b)?[0]; c],
+        n if n == c => floats(&b)?.to_vec(),
+        _ => return Ok(None),
+    };
+    let pads = spec.computed_padding(&shape[1..]);
+    let geometry = Geometry {
+        channels: c,
+        in_h: shape[1],
+        in_w: shape[2],
+        kh,
+        kw,
+        stride_h: spec.stride(0),
+        stride_w: spec.stride(1),
+        pad_top: pads[0].pad_before,
+        pad_left: pads[1].pad_before,
+        out_h: pads[0].convoluted,
+        out_w: pads[1].convoluted,
+    };
+    if !geometry.is_valid() {
+        return Ok(None);
+    }
+    let relu6_end = relu6_after(model, id)?;
+    let op = DepthwiseConv::new(geometry, batched, floats(&k)?.to_vec(), bias, relu6_end.is_some())?;
+    Ok(Some((op, relu6_end.unwrap_or(id))))
+}
+
+/// The `Min(6)` node ending a `Max(0) -> Min(6)` chain (ONNX `Clip(0, 6)` after decluttering) that
+/// is the only reader of node `id`'s output, if there is one.
+fn relu6_after(model: &TypedModel, id: usize) -> TractResult<Option<usize>> {
+    let Some(max) = sole_reader(model, id) else { return Ok(None) };
+    if max.op.name() != "Max" || !other_input_is(model, max, id, 0.0)? {
+        return Ok(None);
+    }
+    let Some(min) = sole_reader(model, max.id) else { return Ok(None) };
+    if min.op.name() != "Min" || !other_input_is(model, min, max.id, 6.0)? {
+        return Ok(None);
+    }
+    Ok(Some(min.id))
+}
+
+/// The node reading node `id`'s only output, when it is the only reader and `id` is not a model
+/// output.
+fn sole_reader(model: &TypedModel, id: usize) -> Option<&TypedNode> {
+    let outlet = OutletId::new(id, 0);
+    let readers = model.outlet_successors(outlet);
+    if model.nodes()[id].outputs.len() != 1 || readers.len() != 1 || model.output_outlets().ok()?.contains(&outlet) {
+        return None;
+    }
+    Some(&model.nodes()[readers[0].node])
+}
+
+/// Whether the binary node `node`'s input other than `from`'s output is a constant with every
+/// value equal to `v` (a broadcast scalar).
+fn other_input_is(model: &TypedModel, node: &TypedNode, from: usize, v: f32) -> TractResult<bool> {
+    if node.inputs.len() != 2 {
+        return Ok(false);
+    }
+    let other = if node.inputs[0].node == from { node.inputs[1] } else { node.inputs[0] };
+    let Some(k) = model.outlet_fact(other)?.konst.clone() else { return Ok(false) };
+    let out_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.clone();
+    let in_shape = model.outlet_fact(OutletId::new(from, 0))?.shape.clone();
+    Ok(k.datum_type() == f32::datum_type() && out_shape == in_shape && floats(&k)?.iter().all(|x| *x == v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::kernel::test_values;
+    use super::*;
+    use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
+    use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::math;
+
+    /// TF-"SAME" padding, as the exporter writes it: (before, after) for one axis.
+    fn same_pads(n: usize, k: usize, s: usize) -> (usize, usize) {
+        let out = n.div_ceil(s);
+        let total = ((out - 1) * s + k).saturating_sub(n);
+        (total / 2, total - total / 2)
+    }
+
+    /// A model of one depthwise `Conv` (`[1, c, h, w]`, TF-SAME padding), optionally followed by
+    /// `Max(0)` and `Min(6)` as tract-onnx turns ONNX `Clip(0, 6)` into.
+    fn one_layer(c: usize, h: usize, w: usize, k: usize, s: usize, relu6: bool) -> TypedModel {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([1, c, h, w])).unwrap();
+        let kern = Tensor::from_shape(&[c, 1, k, k], &test_values(c * k * k, 7)).unwrap();
+        let bias = Tensor::from_shape(&[c], &test_values(c, 8)).unwrap();
+        let kern = m.add_const("k", kern).unwrap();
+        let bias = m.add_const("b", bias).unwrap();
+        let (pt, pb) = same_pads(h, k, s);
+        let (pl, pr) = same_pads(w, k, s);
+        let pool_spec = PoolSpec {
+            data_format: DataFormat::NCHW,
+            kernel_shape: tvec![k, k],
+            padding: PaddingSpec::Explicit(tvec![pt, pl], tvec![pb, pr]),
+            dilations: None,
+            strides: Some(tvec![s, s]),
+            input_channels: c,
+            output_channels: c,
+        };
+        let conv = Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: c, q_params: None };
+        let mut y = m.wire_node("conv", conv, &[x, kern, bias]).unwrap();
+        if relu6 {
+            let zero = m.add_const("zero", tensor0(0.0f32)).unwrap();
+            let six = m.add_const("six", tensor0(6.0f32)).unwrap();
+            y = wire_with_rank_broadcast("relu6.min", &mut m, math::max(), &[y[0], zero]).unwrap();
+            y = wire_with_rank_broadcast("relu6.max", &mut m, math::min(), &[y[0], six]).unwrap();
+        }
+        m.select_output_outlets(&y).unwrap();
+        m
+    }
+
+    /// Runs `model` on `x` as tract alone would, and with [`substitute`]; returns both outputs and
+    /// what the substitution did.
+    fn both_ways(model: TypedModel, x: Tensor) -> (Vec<f32>, Vec<f32>, (usize, usize)) {
+        let theirs = model.clone().into_optimized().unwrap().into_runnable().unwrap();
+        let mut ours = model.into_decluttered().unwrap();
+        let done = substitute(&mut ours).unwrap();
+        let ours = ours.into_optimized().unwrap().into_runnable().unwrap();
+        let run = |p: &std::sync::Arc<TypedRunnableModel>| p.run(tvec!(x.clone().into())).unwrap()[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
+        (run(&theirs), run(&ours), done)
+    }
+
+    /// Every depthwise layer of EfficientNet-Lite0, as (channels, kernel, stride, index of its
+    /// input size in the list of feature-map sizes).
+    const LITE0_DEPTHWISE: [(usize, usize, usize, usize); 16] = [
+        (32, 3, 1, 1),
+        (96, 3, 2, 1),
+        (144, 3, 1, 2),
+        (144, 5, 2, 2),
+        (240, 5, 1, 3),
+        (240, 3, 2, 3),
+        (480, 3, 1, 4),
+        (480, 3, 1, 4),
+        (480, 5, 1, 4),
+        (672, 5, 1, 4),
+        (672, 5, 1, 4),
+        (672, 5, 2, 4),
+        (1152, 5, 1, 5),
+        (1152, 5, 1, 5),
+        (1152, 5, 1, 5),
+        (1152, 3, 1, 5),
+    ];
+
+    #[test]
+    fn same_outputs_as_tract_on_every_lite0_layer_at_96_128_and_160() {
+        for input in [96usize, 128, 160] {
+            // Feature-map sizes: the input, then halved (rounding up) by each stride-2 stage.
+            let sizes: Vec<usize> = std::iter::successors(Some(input), |n| Some(n.div_ceil(2))).take(6).collect();
+            for (i, &(c, k, s, at)) in LITE0_DEPTHWISE.iter().enumerate() {
+                let n = sizes[at];
+                let x = Tensor::from_shape(&[1, c, n, n], &test_values(c * n * n, i as u64 + 100).iter().map(|v| v * 5.0).collect::<Vec<_>>()).unwrap();
+                let (theirs, ours, done) = both_ways(one_layer(c, n, n, k, s, true), x);
+                assert_eq!(done, (1, 1), "layer {i} at {input} px: the conv and its ReLU6 are replaced");
+                assert_eq!(theirs.len(), ours.len());
+                let worst = theirs.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+                assert!(worst < 1e-4, "layer {i} ({c} channels, {k}x{k}, stride {s}, {n}x{n}) at {input} px: differs from tract by {worst}");
+            }
+        }
+    }
+
+    #[test]
+    fn odd_sizes_and_no_activation() {
+        for (n, k, s) in [(7, 3, 2), (9, 5, 2), (5, 5, 1), (11, 3, 1), (1, 3, 1), (2, 5, 2), (33, 3, 2)] {
+            let c = 5;
+            let x = Tensor::from_shape(&[1, c, n, n], &test_values(c * n * n, 3)).unwrap();
+            let (theirs, ours, done) = both_ways(one_layer(c, n, n, k, s, false), x);
+            assert_eq!(done, (1, 0), "{n}x{n} k{k} s{s}: replaced, no ReLU6 to take");
+            let worst = theirs.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{n}x{n} k{k} s{s}: differs from tract by {worst}");
+        }
+    }
+
+    #[test]
+    fn a_relu6_with_two_readers_is_left_in_place() {
+        // The conv output is also a model output: the ReLU6 cannot be absorbed.
+        let mut m = one_layer(4, 8, 8, 3, 1, true);
+        let conv = m.node_by_name("conv").unwrap().id;
+        let mut outs = m.output_outlets().unwrap().to_vec();
+        outs.push(OutletId::new(conv, 0));
+        m.select_output_outlets(&outs).unwrap();
+        let mut d = m.into_decluttered().unwrap();
+        let done = substitute(&mut d).unwrap();
+        assert_eq!(done, (1, 0));
+    }
+
+    #[test]
+    fn grouped_but_not_depthwise_convs_stay_with_tract() {
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([1, 4, 6, 6])).unwrap();
+        let kern = m.add_const("k", Tensor::from_shape(&[4, 2, 3, 3], &test_values(72, 1)).unwrap()).unwrap();
+        let bias = m.add_const("b", Tensor::from_shape(&[4], &[0.0f32; 4]).unwrap()).unwrap();
+        let pool_spec = PoolSpec { data_format: DataFormat::NCHW, kernel_shape: tvec![3, 3], padding: PaddingSpec::Valid, dilations: None, strides: None, input_channels: 4, output_channels: 4 };
+        let y = m.wire_node("conv", Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 2, q_params: None }, &[x, kern, bias]).unwrap();
+        m.select_output_outlets(&y).unwrap();
+        let mut d = m.into_decluttered().unwrap();
+        assert_eq!(substitute(&mut d).unwrap(), (0, 0));
+    }
+}
+
+#[cfg(test)]
+mod shipped_models {
+    use super::kernel::test_values;
+    use crate::classifier::{LoadOptions, TractClassifier};
+    use std::path::PathBuf;
+
+    /// Every ONNX model in `models/`: each must run all its depthwise convolutions, with their
+    /// ReLU6, on petcam's op, and give tract's logits.
+    #[test]
+    fn every_shipped_model_runs_on_petcams_op_with_tracts_logits() {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut checked = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "onnx") {
+                continue;
+            }
+            let ours = TractClassifier::load(&path).unwrap();
+            let theirs = TractClassifier::load_with(&path, LoadOptions { own_depthwise: false }).unwrap();
+            let used = ours.depthwise_use();
+            assert_eq!((used.replaced, used.with_relu6), (16, 16), "{}: EfficientNet-Lite0 has 16 depthwise convolutions, each followed by ReLU6", path.display());
+            assert_eq!(theirs.depthwise_use().replaced, 0);
+            let s = crate::classifier::Classifier::metadata(&ours).input_size as usize;
+            let input: Vec<f32> = test_values(3 * s * s, 5).iter().map(|v| v * 0.5 + 0.5).collect();
+            let (a, b) = (ours.logits(&input).unwrap(), theirs.logits(&input).unwrap());
+            let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-3, "{}: logits differ from tract's by {worst}", path.display());
+            checked += 1;
+        }
+        assert!(checked >= 1, "no model in {}", dir.display());
+    }
+}
