@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The same ONNX files in onnxruntime (PyPI, CPU, 1 intra-op thread) and in petcam's tract path
-# (`petcam bench`, 1 thread), on the same input, alternating A/B over several rounds so that drift
-# on a shared machine hits both. Prints, per model variant, the median of the per-round medians
-# and the tract/ORT ratio, and checks the two runtimes' logits agree.
+# (`petcam bench`, 1 thread), on the same input, alternating over several rounds so that drift
+# on a shared machine hits all: petcam as it ships (its own depthwise op), petcam with tract's own
+# depthwise op (`--depthwise tract`), onnxruntime. Prints, per model variant, the median of the
+# per-round medians and the ratios to ORT, and checks the runtimes' logits agree.
 #
 #   scripts/bench-vs-onnxruntime.sh [ROUNDS] [RUNS]        (defaults 7 rounds x 300 runs)
 #
@@ -47,21 +48,22 @@ int8="$work/$(basename "$f32" -f32.onnx)-ort-int8-qdq.onnx"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%F)"
 echo "onnxruntime $("$venv/bin/python" -c 'import onnxruntime; print(onnxruntime.__version__)'), petcam $("$bin" --version | cut -d' ' -f2) (tract-onnx)"
 echo "$rounds rounds x $runs runs per runtime and model, alternating; input $(basename "$input" .f32)"
-printf '\n%-44s %12s %12s %8s %10s\n' model "tract ms" "ORT ms" ratio "max |dz|"
+printf '\n%-44s %10s %10s %10s %12s %12s %10s\n' model "petcam ms" "tract-dw" "ORT ms" "petcam/ORT" "tract-dw/ORT" "max |dz|"
+median_of() { "$venv/bin/python" -c 'import json,sys; d=json.load(sys.stdin); print(d["inference"]["median_ms"] if "inference" in d else d["median_ms"])'; }
 for m in "${models[@]}"; do
-  t=(); o=()
+  t=(); u=(); o=()
   for r in $(seq "$rounds"); do
     tj=$("$bin" bench --model "$m" --input-raw "$input" --runs "$runs" --warmup 20 --json --log warn)
+    uj=$("$bin" bench --model "$m" --input-raw "$input" --runs "$runs" --warmup 20 --json --log warn --depthwise tract)
     oj=$($py time "$m" "$input" "$runs" 20)
-    t+=("$(echo "$tj" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["inference"]["median_ms"])')")
-    o+=("$(echo "$oj" | "$venv/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["median_ms"])')")
+    t+=("$(echo "$tj" | median_of)"); u+=("$(echo "$uj" | median_of)"); o+=("$(echo "$oj" | median_of)")
   done
-  "$venv/bin/python" - "$m" "$tj" "$oj" "${t[*]}" "${o[*]}" <<'PY'
+  "$venv/bin/python" - "$m" "$tj" "$oj" "${t[*]}" "${u[*]}" "${o[*]}" <<'PY'
 import json, os, statistics, sys
-m, tj, oj, t, o = sys.argv[1:6]
-t = statistics.median(map(float, t.split())); o = statistics.median(map(float, o.split()))
+m, tj, oj, t, u, o = sys.argv[1:7]
+t, u, o = (statistics.median(map(float, v.split())) for v in (t, u, o))
 a = json.loads(tj)["logits"]; b = json.loads(oj)["logits"]
 d = max(abs(x - y) for x, y in zip(a, b))
-print(f"{os.path.basename(m):<44} {t:>12.3f} {o:>12.3f} {t / o:>7.2f}x {d:>10.2e}")
+print(f"{os.path.basename(m):<44} {t:>10.3f} {u:>10.3f} {o:>10.3f} {t / o:>11.2f}x {u / o:>11.2f}x {d:>10.2e}")
 PY
 done

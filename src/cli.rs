@@ -148,12 +148,13 @@ pub enum Cmd {
         /// Also time each node of the optimised graph and print the slowest.
         #[arg(long)]
         profile: bool,
-        /// Run depthwise convolutions with tract's own op instead of petcam's (for comparison).
+        /// Which depthwise convolutions run on petcam's own op: `auto` (the app's choice), `petcam`
+        /// (all it can take), `tract` (none).
+        #[arg(long, value_enum, default_value_t = DepthwiseArg::Auto)]
+        depthwise: DepthwiseArg,
+        /// Also time tract's own depthwise op in the same run (alternating rounds with the plan
+        /// `--depthwise` picks) and print the ratio and the largest logit difference.
         #[arg(long)]
-        tract_depthwise: bool,
-        /// Time petcam's and tract's depthwise ops in one run (alternating rounds) and print the
-        /// ratio and the largest logit difference.
-        #[arg(long, conflicts_with = "tract_depthwise")]
         compare_depthwise: bool,
         /// One JSON object (timings, logits) instead of text.
         #[arg(long)]
@@ -181,4 +182,23 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
         return Err(format!("size `{s}` outside 64..4096"));
     }
     Ok((w, h))
+}
+
+/// `petcam bench --depthwise`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DepthwiseArg {
+    Auto,
+    Petcam,
+    Tract,
+}
+
+impl DepthwiseArg {
+    pub fn policy(self) -> petcam::classifier::depthwise::Policy {
+        use petcam::classifier::depthwise::Policy;
+        match self {
+            DepthwiseArg::Auto => Policy::Auto,
+            DepthwiseArg::Petcam => Policy::All,
+            DepthwiseArg::Tract => Policy::None,
+        }
+    }
 }

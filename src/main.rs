@@ -6,6 +6,7 @@ mod cli;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use cli::{Cli, Cmd, ModelArg, ScreenArgs};
+use petcam::classifier::depthwise::Policy;
 use petcam::classifier::{Classifier, LoadOptions, TractClassifier};
 use petcam::config::{self, DisplayKind, FileConfig};
 use petcam::decision::{Decider, DecisionConfig};
@@ -265,13 +266,8 @@ fn run(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, tract_depthwise, compare_depthwise, json, dump_input } => {
-            let depthwise = match (tract_depthwise, compare_depthwise) {
-                (true, _) => DepthwiseBench::Tract,
-                (_, true) => DepthwiseBench::Compare,
-                _ => DepthwiseBench::Petcam,
-            };
-            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, depthwise, json, dump_input.as_deref())
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, json, dump_input } => {
+            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, (depthwise.policy(), compare_depthwise), json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
@@ -318,14 +314,6 @@ fn describe_depthwise(d: petcam::classifier::DepthwiseUse) -> String {
     format!("{} convolutions on petcam's op ({} with ReLU6 fused; {})", d.replaced, d.with_relu6, petcam::classifier::depthwise::kernel::variant())
 }
 
-/// Which depthwise convolution `petcam bench` times.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DepthwiseBench {
-    Petcam,
-    Tract,
-    Compare,
-}
-
 #[allow(clippy::too_many_arguments)]
 fn bench(
     model: &ModelArg,
@@ -335,7 +323,7 @@ fn bench(
     warmup: usize,
     threads: usize,
     profile: bool,
-    depthwise: DepthwiseBench,
+    (depthwise, compare): (Policy, bool),
     json: bool,
     dump: Option<&Path>,
 ) -> Result<i32> {
@@ -344,7 +332,7 @@ fn bench(
     let t = std::time::Instant::now();
     // The model alone (and its locate stage only when --locator names one): load time and
     // inference are what this measures.
-    let classifier = TractClassifier::load_with(&path, LoadOptions { own_depthwise: depthwise != DepthwiseBench::Tract })?;
+    let classifier = TractClassifier::load_with(&path, LoadOptions { depthwise })?;
     let no_pet = classifier.metadata().no_pet_index();
     let mut p = match model.locator.as_deref() {
         Some(_) => Pipeline::new(classifier).with_locator(locator_for(&path, no_pet, model.locator.as_deref(), &FileConfig::default())?),
@@ -379,9 +367,9 @@ fn bench(
     let timing = petcam::bench::time_inference(c, &input, warmup, runs)?;
     let logits = c.logits(&input)?;
     let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
-    let compared = match depthwise {
-        DepthwiseBench::Compare => Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { own_depthwise: false })?, &input, warmup, runs)?),
-        _ => None,
+    let compared = match compare {
+        true => Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None })?, &input, warmup, runs)?),
+        false => None,
     };
     let dw = c.depthwise_use();
     if json {
@@ -397,7 +385,7 @@ fn bench(
     println!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
     if let Some(cmp) = &compared {
         println!(
-            "compare    petcam's depthwise op {:.3} ms, tract's {:.3} ms (medians of {} alternating rounds): tract's / petcam's = {:.2}x; largest logit difference {:.2e}",
+            "compare    this plan {:.3} ms, tract's depthwise op throughout {:.3} ms (medians of {} alternating rounds): tract's / this = {:.2}x; largest logit difference {:.2e}",
             cmp.ours_ms,
             cmp.theirs_ms,
             cmp.rounds,

@@ -9,6 +9,23 @@ fn info_describes_the_shipped_model() {
     let out = stdout(&o);
     assert!(out.contains("input        [1, 3, 96, 96]"), "{out}");
     assert!(out.contains("no_pet") && out.contains("beagle"), "{out}");
+    // On x86_64 every depthwise convolution runs on petcam's own op (issue 19), and info says so.
+    assert!(out.contains("depthwise    16 convolutions on petcam's op (16 with ReLU6 fused"), "{out}");
+}
+
+#[test]
+fn bench_compares_the_two_depthwise_ops_on_the_same_input() {
+    let o = petcam(&["bench", "--model", model().to_str().unwrap(), "--runs", "5", "--warmup", "1", "--depthwise", "petcam", "--compare-depthwise", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["depthwise"]["replaced"], 16, "{v}");
+    let cmp = &v["compare_depthwise"];
+    assert!(cmp["ours_ms"].as_f64().unwrap() > 0.0 && cmp["theirs_ms"].as_f64().unwrap() > 0.0, "{v}");
+    // The two plans compute the same network: logits agree to float rounding.
+    assert!(cmp["max_logit_diff"].as_f64().unwrap() < 1e-3, "{v}");
+    let o = petcam(&["bench", "--model", model().to_str().unwrap(), "--runs", "2", "--depthwise", "tract", "--json"]);
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
+    assert_eq!(v["depthwise"]["replaced"], 0, "{v}");
 }
 
 #[test]

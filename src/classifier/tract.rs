@@ -31,17 +31,11 @@ pub struct TractClassifier {
 }
 
 /// How a model is turned into a plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LoadOptions {
-    /// Run depthwise convolutions with petcam's own op ([`super::depthwise`]) instead of tract's.
-    /// On by default; off only to compare the two (`petcam bench --tract-depthwise`).
-    pub own_depthwise: bool,
-}
-
-impl Default for LoadOptions {
-    fn default() -> Self {
-        LoadOptions { own_depthwise: true }
-    }
+    /// Which depthwise convolutions run on petcam's own op ([`super::depthwise`]) instead of
+    /// tract's. Other than the default only to compare (`petcam bench --depthwise`).
+    pub depthwise: super::depthwise::Policy,
 }
 
 /// What [`super::depthwise::substitute`] did to a loaded model.
@@ -90,11 +84,8 @@ impl TractClassifier {
             return Err(ModelError::Shape { path: p(), msg: format!("output shape {out_shape:?} does not match its {} labels", meta.labels.len()) });
         }
         let mut typed = typed.into_decluttered().map_err(parse)?;
-        let mut depthwise = DepthwiseUse::default();
-        if options.own_depthwise {
-            let (replaced, with_relu6) = super::depthwise::substitute(&mut typed).map_err(parse)?;
-            depthwise = DepthwiseUse { replaced, with_relu6 };
-        }
+        let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
+        let depthwise = DepthwiseUse { replaced, with_relu6 };
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
         Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise })

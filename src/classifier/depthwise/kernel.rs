@@ -72,9 +72,19 @@ pub enum Scheme {
     ChannelInner,
 }
 
+/// Where the channel axis of the layer's input and output is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Layout {
+    /// `[C, H, W]`: what the ONNX model gives.
+    ChannelsFirst,
+    /// `[H, W, C]`: what tract's declutter may turn a convolution chain into on some CPUs.
+    ChannelsLast,
+}
+
 impl Scheme {
-    pub fn for_geometry(geo: &Geometry) -> Scheme {
-        if geo.out_w >= LANES {
+    /// [`Scheme::Rows`] for wide channels-first maps, else [`Scheme::ChannelInner`].
+    pub fn for_geometry(geo: &Geometry, layout: Layout) -> Scheme {
+        if layout == Layout::ChannelsFirst && geo.out_w >= LANES {
             Scheme::Rows
         } else {
             Scheme::ChannelInner
@@ -87,6 +97,7 @@ impl Scheme {
 pub struct Layer {
     geo: Geometry,
     scheme: Scheme,
+    layout: Layout,
     /// `[C, kh, kw]` for [`Scheme::Rows`]; `[kh, kw, Cp]` (channels padded to whole blocks) for
     /// [`Scheme::ChannelInner`].
     weights: Vec<f32>,
@@ -99,9 +110,11 @@ impl Layer {
     /// `weights` is `[C, kh, kw]`, `bias` `[C]`; `relu6` clamps the output to `[0, 6]`.
     ///
     /// # Panics
-    /// When `geo` is invalid or a length does not match it (the tract op checks before).
-    pub fn new(geo: Geometry, scheme: Scheme, weights: &[f32], bias: &[f32], relu6: bool) -> Layer {
+    /// When `geo` is invalid, a length does not match it, or `scheme` is [`Scheme::Rows`] with
+    /// [`Layout::ChannelsLast`] (the tract op checks before).
+    pub fn new(geo: Geometry, scheme: Scheme, layout: Layout, weights: &[f32], bias: &[f32], relu6: bool) -> Layer {
         assert!(geo.is_valid(), "invalid depthwise geometry {geo:?}");
+        assert!(!(scheme == Scheme::Rows && layout == Layout::ChannelsLast), "the row scheme reads channels-first maps");
         let taps = geo.kh * geo.kw;
         assert_eq!(weights.len(), geo.channels * taps, "depthwise weights length");
         assert_eq!(bias.len(), geo.channels, "depthwise bias length");
@@ -120,7 +133,7 @@ impl Layer {
                 (w, b)
             }
         };
-        Layer { geo, scheme, weights, bias, relu6 }
+        Layer { geo, scheme, layout, weights, bias, relu6 }
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -131,16 +144,22 @@ impl Layer {
         self.scheme
     }
 
+    /// Whether [`Scheme::ChannelInner`] accumulates straight into the caller's output (channels
+    /// last, no padding channels) instead of a channel-last copy.
+    fn writes_in_place(&self) -> bool {
+        self.layout == Layout::ChannelsLast && self.geo.padded_channels() == self.geo.channels
+    }
+
     /// Floats of scratch memory [`run`](Self::run) uses.
     pub fn scratch_len(&self) -> usize {
         match self.scheme {
             Scheme::Rows => self.geo.stride_w * self.geo.plane_rows() * self.geo.plane_cols(),
-            Scheme::ChannelInner => (self.geo.plane_rows() * self.geo.hwc_cols() + self.geo.out_h * self.geo.out_w) * self.geo.padded_channels(),
+            Scheme::ChannelInner => (self.geo.plane_rows() * self.geo.hwc_cols() + if self.writes_in_place() { 0 } else { self.geo.out_h * self.geo.out_w }) * self.geo.padded_channels(),
         }
     }
 
     /// `out = act(depthwise(x) + bias)` for one image: `x` is `[C, in_h, in_w]`, `out`
-    /// `[C, out_h, out_w]`.
+    /// `[C, out_h, out_w]` (or `[H, W, C]` for [`Layout::ChannelsLast`]).
     ///
     /// # Panics
     /// When a length does not match the geometry.
@@ -174,7 +193,7 @@ impl Geometry {
 /// `out = act(depthwise(x, weights) + bias)` for one image with the layer's own scheme: a
 /// [`Layer`] made and run once.
 pub fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bool, out: &mut [f32]) {
-    Layer::new(*geo, Scheme::for_geometry(geo), weights, bias, relu6).run(x, out)
+    Layer::new(*geo, Scheme::for_geometry(geo, Layout::ChannelsFirst), Layout::ChannelsFirst, weights, bias, relu6).run(x, out)
 }
 
 /// Which variant [`Layer::run`] uses on this CPU, for `petcam info` and the benchmarks.
@@ -245,7 +264,8 @@ fn run_with<M: MulAdd>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut 
 fn activate<const RELU6: bool>(acc: &mut [f32; LANES]) {
     if RELU6 {
         for a in acc {
-            *a = a.clamp(0.0, 6.0);
+            // max/min rather than clamp: one vector instruction each (fmaxnm/fminnm, maxps/minps).
+            *a = a.max(0.0).min(6.0);
         }
     }
 }
@@ -348,18 +368,63 @@ fn fill_phase_planes(geo: &Geometry, x: &[f32], scratch: &mut [f32]) {
 fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
     let geo = &layer.geo;
     let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
-    let (input, output) = scratch.split_at_mut(geo.plane_rows() * cols * cp);
-    input.fill(0.0);
+    // The scratch comes zeroed from `run`: the padding stays zero.
+    let (input, spare) = scratch.split_at_mut(geo.plane_rows() * cols * cp);
     let in_plane = geo.in_h * geo.in_w;
-    for c in 0..geo.channels {
-        let xc = &x[c * in_plane..(c + 1) * in_plane];
-        for iy in 0..geo.in_h.min(geo.plane_rows().saturating_sub(geo.pad_top)) {
-            let base = (iy + geo.pad_top) * cols + geo.pad_left;
-            for ix in 0..geo.in_w.min(cols.saturating_sub(geo.pad_left)) {
-                input[(base + ix) * cp + c] = xc[iy * geo.in_w + ix];
+    let (rows_in, cols_in) = (geo.in_h.min(geo.plane_rows().saturating_sub(geo.pad_top)), geo.in_w.min(cols.saturating_sub(geo.pad_left)));
+    match layer.layout {
+        Layout::ChannelsFirst => {
+            for c in 0..geo.channels {
+                let xc = &x[c * in_plane..(c + 1) * in_plane];
+                for iy in 0..rows_in {
+                    let base = (iy + geo.pad_top) * cols + geo.pad_left;
+                    for ix in 0..cols_in {
+                        input[(base + ix) * cp + c] = xc[iy * geo.in_w + ix];
+                    }
+                }
+            }
+        }
+        Layout::ChannelsLast => {
+            let c = geo.channels;
+            for iy in 0..rows_in {
+                let base = (iy + geo.pad_top) * cols + geo.pad_left;
+                for ix in 0..cols_in {
+                    let p = iy * geo.in_w + ix;
+                    input[(base + ix) * cp..(base + ix) * cp + c].copy_from_slice(&x[p * c..(p + 1) * c]);
+                }
             }
         }
     }
+    if layer.writes_in_place() {
+        channel_inner_points::<M, RELU6>(layer, input, out);
+        return;
+    }
+    let output = &mut spare[..geo.out_h * geo.out_w * cp];
+    channel_inner_points::<M, RELU6>(layer, input, output);
+    let out_plane = geo.out_h * geo.out_w;
+    match layer.layout {
+        Layout::ChannelsFirst => {
+            for c in 0..geo.channels {
+                for (p, v) in out[c * out_plane..(c + 1) * out_plane].iter_mut().enumerate() {
+                    *v = output[p * cp + c];
+                }
+            }
+        }
+        Layout::ChannelsLast => {
+            let c = geo.channels;
+            for p in 0..out_plane {
+                out[p * c..(p + 1) * c].copy_from_slice(&output[p * cp..p * cp + c]);
+            }
+        }
+    }
+}
+
+/// The arithmetic of [`Scheme::ChannelInner`]: `input` is the padded channel-last copy, `output`
+/// `[out_h, out_w, Cp]`.
+#[inline(always)]
+fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
+    let geo = &layer.geo;
+    let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
     let bias = &layer.bias;
     for oy in 0..geo.out_h {
         for ox in 0..geo.out_w {
@@ -380,12 +445,6 @@ fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &m
                 activate::<RELU6>(&mut acc);
                 o[c0..c0 + LANES].copy_from_slice(&acc);
             }
-        }
-    }
-    let out_plane = geo.out_h * geo.out_w;
-    for c in 0..geo.channels {
-        for (p, v) in out[c * out_plane..(c + 1) * out_plane].iter_mut().enumerate() {
-            *v = output[p * cp + c];
         }
     }
 }
@@ -452,16 +511,34 @@ mod tests {
         }
     }
 
+    /// `[C, P]` -> `[P, C]`.
+    fn channels_last(x: &[f32], c: usize) -> Vec<f32> {
+        let p = x.len() / c;
+        (0..x.len()).map(|i| x[(i % c) * p + i / c]).collect()
+    }
+
+    /// `[P, C]` -> `[C, P]`.
+    fn channels_first(x: &[f32], c: usize) -> Vec<f32> {
+        let p = x.len() / c;
+        (0..x.len()).map(|i| x[(i % p) * c + i / p]).collect()
+    }
+
     fn check(geo: Geometry, relu6: bool) {
         let x: Vec<f32> = values(geo.input_len(), 1).iter().map(|v| v * 4.0).collect();
         let w = values(geo.channels * geo.kh * geo.kw, 2);
         let b = values(geo.channels, 3);
         let want = reference(&geo, &x, &w, &b, relu6);
-        for scheme in [Scheme::Rows, Scheme::ChannelInner] {
+        for (scheme, layout) in [(Scheme::Rows, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsLast)] {
             let mut out = vec![f32::NAN; geo.output_len()];
-            Layer::new(geo, scheme, &w, &b, relu6).run(&x, &mut out);
+            let layer = Layer::new(geo, scheme, layout, &w, &b, relu6);
+            if layout == Layout::ChannelsLast {
+                layer.run(&channels_last(&x, geo.channels), &mut out);
+                out = channels_first(&out, geo.channels);
+            } else {
+                layer.run(&x, &mut out);
+            }
             for (i, (a, e)) in out.iter().zip(&want).enumerate() {
-                assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{geo:?} {scheme:?} relu6={relu6}: output {i} is {a}, want {e}");
+                assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{geo:?} {scheme:?} {layout:?} relu6={relu6}: output {i} is {a}, want {e}");
             }
         }
     }

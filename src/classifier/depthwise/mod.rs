@@ -11,20 +11,22 @@
 
 pub mod kernel;
 
-pub use self::kernel::{Geometry, Layer, Scheme};
+pub use self::kernel::{Geometry, Layer, Layout, Scheme};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
-use tract_onnx::tract_core::ops::cnn::{Conv, KernelFormat};
+use tract_onnx::tract_core::ops::cnn::Conv;
 use tract_onnx::tract_core::ops::nn::DataFormat;
 
 /// One depthwise layer with its filters: `[N, C, H, W] -> [N, C, out_h, out_w]`, or without the
-/// batch axis (`[C, H, W]`, the form tract's declutter leaves for a batch of one), f32.
+/// batch axis (`[C, H, W]`, the form tract's declutter leaves for a batch of one), or channels
+/// last (`[N, H, W, C]`, `[H, W, C]`), f32.
 #[derive(Debug, Clone)]
 pub struct DepthwiseConv {
     pub geometry: Geometry,
     /// Whether the tensors have the leading batch axis.
     pub batched: bool,
+    pub layout: Layout,
     /// Clamp to `[0, 6]` after the bias.
     pub relu6: bool,
     /// The filters and bias, laid out for the layer's [`Scheme`].
@@ -32,12 +34,21 @@ pub struct DepthwiseConv {
 }
 
 impl DepthwiseConv {
-    pub fn new(geometry: Geometry, batched: bool, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {
+    pub fn new(geometry: Geometry, batched: bool, layout: Layout, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {
         ensure!(geometry.is_valid(), "invalid depthwise geometry {geometry:?}");
         ensure!(weights.len() == geometry.channels * geometry.kh * geometry.kw, "depthwise filters: {} values for {geometry:?}", weights.len());
         ensure!(bias.len() == geometry.channels, "depthwise bias: {} values for {} channels", bias.len(), geometry.channels);
-        let layer = Layer::new(geometry, Scheme::for_geometry(&geometry), &weights, &bias, relu6);
-        Ok(DepthwiseConv { geometry, batched, relu6, layer: Arc::new(layer) })
+        let layer = Layer::new(geometry, Scheme::for_geometry(&geometry, layout), layout, &weights, &bias, relu6);
+        Ok(DepthwiseConv { geometry, batched, layout, relu6, layer: Arc::new(layer) })
+    }
+
+    /// One image's input or output dimensions in the op's layout.
+    fn dims(&self, h: usize, w: usize) -> [usize; 3] {
+        let c = self.geometry.channels;
+        match self.layout {
+            Layout::ChannelsFirst => [c, h, w],
+            Layout::ChannelsLast => [h, w, c],
+        }
     }
 
     pub fn scheme(&self) -> Scheme {
@@ -48,7 +59,7 @@ impl DepthwiseConv {
 /// Ops are compared when tract deduplicates nodes: the same geometry and the same filters.
 impl PartialEq for DepthwiseConv {
     fn eq(&self, other: &Self) -> bool {
-        self.batched == other.batched && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+        self.batched == other.batched && self.layout == other.layout && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
     }
 }
 impl Eq for DepthwiseConv {}
@@ -93,12 +104,15 @@ impl EvalOp for DepthwiseConv {
         let x = args_1!(inputs);
         let g = &self.geometry;
         let shape = x.shape();
-        let chw = [g.channels, g.in_h, g.in_w];
+        let chw = self.dims(g.in_h, g.in_w);
         let n = if self.batched { shape.first().copied().unwrap_or(0) } else { 1 };
         let fits = if self.batched { shape.len() == 4 && shape[1..] == chw } else { shape == chw };
         ensure!(fits, "PetcamDepthwise wants {}{chw:?}, got {shape:?}", if self.batched { "N x " } else { "" });
-        let out_chw = [g.channels, g.out_h, g.out_w];
-        let mut out = if self.batched { Tensor::zero::<f32>(&[n, out_chw[0], out_chw[1], out_chw[2]])? } else { Tensor::zero::<f32>(&out_chw)? };
+        let out_chw = self.dims(g.out_h, g.out_w);
+        let shape_out: TVec<usize> = if self.batched { tvec![n, out_chw[0], out_chw[1], out_chw[2]] } else { out_chw.into_iter().collect() };
+        // SAFETY: plain f32 values, every one of which `Layer::run` writes (its tests fill the
+        // output with NaN first and compare every value).
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&shape_out)? };
         let xs = floats(&x)?;
         let mut view = out.try_as_plain_ram_mut()?;
         let os = view.as_slice_mut::<f32>()?;
@@ -113,7 +127,7 @@ impl TypedOp for DepthwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
         let g = &self.geometry;
         ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamDepthwise takes one f32 input");
-        let chw = [g.channels.to_dim(), g.out_h.to_dim(), g.out_w.to_dim()];
+        let chw = self.dims(g.out_h, g.out_w).map(|d| d.to_dim());
         Ok(tvec!(if self.batched { f32::fact([inputs[0].shape[0].clone(), chw[0].clone(), chw[1].clone(), chw[2].clone()]) } else { f32::fact(chw) }))
     }
 
@@ -126,20 +140,49 @@ impl TypedOp for DepthwiseConv {
     as_op!();
 }
 
+/// Which depthwise convolutions [`substitute`] gives to petcam's op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// Where it measured faster than tract: channels-first layers (tract walks them with its
+    /// zone scanner: scalar for stride 2 on x86_64, no kernel at all on armv7), except on aarch64,
+    /// where tract's own NEON kernels won (docs/PERFORMANCE.md).
+    #[default]
+    Auto,
+    /// Every depthwise convolution it can run, in either layout (for measuring).
+    All,
+    /// None: tract runs them all.
+    None,
+}
+
+impl Policy {
+    fn takes(self, layout: Layout) -> bool {
+        match self {
+            Policy::Auto => layout == Layout::ChannelsFirst && !cfg!(target_arch = "aarch64"),
+            Policy::All => true,
+            Policy::None => false,
+        }
+    }
+}
+
 /// The values of an f32 tensor held in plain memory.
 fn floats(t: &Tensor) -> TractResult<&[f32]> {
     t.try_as_plain_ram()?.as_slice::<f32>()
 }
 
-/// Replaces every f32 depthwise `Conv` of `model` (decluttered, concrete input shape, NCHW or CHW, OIHW
-/// constant filters, no dilation) with [`DepthwiseConv`], absorbing a following ReLU6. Returns how
-/// many convolutions it replaced, and how many of them took their ReLU6 along. Convolutions it
-/// cannot take stay with tract.
-pub fn substitute(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+/// Replaces every f32 depthwise `Conv` of `model` (decluttered, concrete input shape, any data
+/// format, constant filters, no dilation) that `policy` gives it with [`DepthwiseConv`], absorbing a
+/// following ReLU6. Returns how many convolutions it replaced, and how many of them took their
+/// ReLU6 along. Convolutions it cannot or need not take stay with tract.
+pub fn substitute(model: &mut TypedModel, policy: Policy) -> TractResult<(usize, usize)> {
     let candidates: Vec<usize> = model.eval_order()?;
     let (mut replaced, mut fused) = (0, 0);
     for id in candidates {
-        let Some((op, last)) = plan_for(model, id)? else { continue };
+        let Some((op, last)) = plan_for(model, id)?.filter(|(op, _)| policy.takes(op.layout)) else {
+            if let Some(conv) = model.nodes()[id].op_as::<Conv>().filter(|c| c.group > 1) {
+                tracing::debug!("depthwise-like conv {} stays with tract ({policy:?}): {conv:?} on {:?}", model.nodes()[id].name, model.outlet_fact(model.nodes()[id].inputs[0])?);
+            }
+            continue;
+        };
         let node = &model.nodes()[id];
         let mut patch = TypedModelPatch::new(format!("petcam-depthwise {}", node.name));
         let x = patch.tap_model(model, node.inputs[0])?;
@@ -161,26 +204,30 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(DepthwiseConv,
     let spec = &conv.pool_spec;
     let x_fact = model.outlet_fact(node.inputs[0])?;
     let depthwise = conv.group > 1 && conv.group == conv.input_channels() && conv.group == conv.output_channels();
-    if !depthwise
-        || conv.q_params.is_some()
-        || x_fact.datum_type != f32::datum_type()
-        || !matches!(spec.data_format, DataFormat::NCHW | DataFormat::CHW)
-        || conv.kernel_fmt != KernelFormat::OIHW
-        || spec.rank() != 2
-        || (0..2).any(|a| spec.dilation(a) != 1)
-        || node.inputs.len() != 3
-    {
+    if !depthwise || conv.q_params.is_some() || x_fact.datum_type != f32::datum_type() || spec.rank() != 2 || (0..2).any(|a| spec.dilation(a) != 1) || node.inputs.len() != 3 {
         return Ok(None);
     }
+    let (batched, layout) = match spec.data_format {
+        DataFormat::NCHW => (true, Layout::ChannelsFirst),
+        DataFormat::CHW => (false, Layout::ChannelsFirst),
+        DataFormat::NHWC => (true, Layout::ChannelsLast),
+        DataFormat::HWC => (false, Layout::ChannelsLast),
+    };
     let Some(shape) = x_fact.shape.as_concrete() else { return Ok(None) };
     let (Some(k), Some(b)) = (model.outlet_fact(node.inputs[1])?.konst.clone(), model.outlet_fact(node.inputs[2])?.konst.clone()) else {
         return Ok(None);
     };
     let c = conv.group;
     let (kh, kw) = (spec.kernel_shape[0], spec.kernel_shape[1]);
-    let batched = spec.data_format == DataFormat::NCHW;
-    let shape: &[usize] = if batched && shape.len() == 4 { &shape[1..] } else { shape };
-    if shape.len() != 3 || shape[0] != c || k.datum_type() != f32::datum_type() || k.len() != c * kh * kw || b.datum_type() != f32::datum_type() {
+    let image: &[usize] = if batched && shape.len() == 4 { &shape[1..] } else { shape };
+    if image.len() != 3 || k.datum_type() != f32::datum_type() || k.len() != c * kh * kw || b.datum_type() != f32::datum_type() {
+        return Ok(None);
+    }
+    let (in_c, in_h, in_w) = match layout {
+        Layout::ChannelsFirst => (image[0], image[1], image[2]),
+        Layout::ChannelsLast => (image[2], image[0], image[1]),
+    };
+    if in_c != c {
         return Ok(None);
     }
     let bias: Vec<f32> = match b.len() {
@@ -188,11 +235,13 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(DepthwiseConv,
         n if n == c => floats(&b)?.to_vec(),
         _ => return Ok(None),
     };
-    let pads = spec.computed_padding(&shape[1..]);
+    // Whatever the kernel format, as [group = C, 1, kh * kw]: each channel's taps in row order.
+    let filters = conv.kernel_fmt.kernel_as_group_o_ihw(&k, c)?;
+    let pads = spec.computed_padding(&[in_h, in_w]);
     let geometry = Geometry {
         channels: c,
-        in_h: shape[1],
-        in_w: shape[2],
+        in_h,
+        in_w,
         kh,
         kw,
         stride_h: spec.stride(0),
@@ -206,7 +255,7 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(DepthwiseConv,
         return Ok(None);
     }
     let relu6_end = relu6_after(model, id)?;
-    let op = DepthwiseConv::new(geometry, batched, floats(&k)?.to_vec(), bias, relu6_end.is_some())?;
+    let op = DepthwiseConv::new(geometry, batched, layout, floats(&filters)?.to_vec(), bias, relu6_end.is_some())?;
     Ok(Some((op, relu6_end.unwrap_or(id))))
 }
 
@@ -253,7 +302,7 @@ mod tests {
     use super::kernel::test_values;
     use super::*;
     use tract_onnx::tract_core::ops::change_axes::wire_with_rank_broadcast;
-    use tract_onnx::tract_core::ops::cnn::{PaddingSpec, PoolSpec};
+    use tract_onnx::tract_core::ops::cnn::{KernelFormat, PaddingSpec, PoolSpec};
     use tract_onnx::tract_core::ops::math;
 
     /// TF-"SAME" padding, as the exporter writes it: (before, after) for one axis.
@@ -266,8 +315,13 @@ mod tests {
     /// A model of one depthwise `Conv` (`[1, c, h, w]`, TF-SAME padding), optionally followed by
     /// `Max(0)` and `Min(6)` as tract-onnx turns ONNX `Clip(0, 6)` into.
     fn one_layer(c: usize, h: usize, w: usize, k: usize, s: usize, relu6: bool) -> TypedModel {
+        one_layer_as(c, h, w, k, s, relu6, false)
+    }
+
+    /// As [`one_layer`], channels last (`[1, h, w, c]`) when `nhwc`.
+    fn one_layer_as(c: usize, h: usize, w: usize, k: usize, s: usize, relu6: bool, nhwc: bool) -> TypedModel {
         let mut m = TypedModel::default();
-        let x = m.add_source("x", f32::fact([1, c, h, w])).unwrap();
+        let x = m.add_source("x", f32::fact(if nhwc { [1, h, w, c] } else { [1, c, h, w] })).unwrap();
         let kern = Tensor::from_shape(&[c, 1, k, k], &test_values(c * k * k, 7)).unwrap();
         let bias = Tensor::from_shape(&[c], &test_values(c, 8)).unwrap();
         let kern = m.add_const("k", kern).unwrap();
@@ -275,7 +329,7 @@ mod tests {
         let (pt, pb) = same_pads(h, k, s);
         let (pl, pr) = same_pads(w, k, s);
         let pool_spec = PoolSpec {
-            data_format: DataFormat::NCHW,
+            data_format: if nhwc { DataFormat::NHWC } else { DataFormat::NCHW },
             kernel_shape: tvec![k, k],
             padding: PaddingSpec::Explicit(tvec![pt, pl], tvec![pb, pr]),
             dilations: None,
@@ -300,7 +354,7 @@ mod tests {
     fn both_ways(model: TypedModel, x: Tensor) -> (Vec<f32>, Vec<f32>, (usize, usize)) {
         let theirs = model.clone().into_optimized().unwrap().into_runnable().unwrap();
         let mut ours = model.into_decluttered().unwrap();
-        let done = substitute(&mut ours).unwrap();
+        let done = substitute(&mut ours, Policy::All).unwrap();
         let ours = ours.into_optimized().unwrap().into_runnable().unwrap();
         let run = |p: &std::sync::Arc<TypedRunnableModel>| p.run(tvec!(x.clone().into())).unwrap()[0].try_as_plain_ram().unwrap().as_slice::<f32>().unwrap().to_vec();
         (run(&theirs), run(&ours), done)
@@ -357,6 +411,18 @@ mod tests {
     }
 
     #[test]
+    fn channels_last_layers() {
+        for (n, k, s) in [(12, 5, 2), (6, 3, 1), (7, 5, 1), (24, 3, 2)] {
+            let c = 48;
+            let x = Tensor::from_shape(&[1, n, n, c], &test_values(c * n * n, 9)).unwrap();
+            let (theirs, ours, done) = both_ways(one_layer_as(c, n, n, k, s, true, true), x);
+            assert_eq!(done, (1, 1), "{n}x{n} k{k} s{s} NHWC: replaced with its ReLU6");
+            let worst = theirs.iter().zip(&ours).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1e-5, "{n}x{n} k{k} s{s} NHWC: differs from tract by {worst}");
+        }
+    }
+
+    #[test]
     fn a_relu6_with_two_readers_is_left_in_place() {
         // The conv output is also a model output: the ReLU6 cannot be absorbed.
         let mut m = one_layer(4, 8, 8, 3, 1, true);
@@ -365,7 +431,7 @@ mod tests {
         outs.push(OutletId::new(conv, 0));
         m.select_output_outlets(&outs).unwrap();
         let mut d = m.into_decluttered().unwrap();
-        let done = substitute(&mut d).unwrap();
+        let done = substitute(&mut d, Policy::All).unwrap();
         assert_eq!(done, (1, 0));
     }
 
@@ -379,13 +445,14 @@ mod tests {
         let y = m.wire_node("conv", Conv { pool_spec, kernel_fmt: KernelFormat::OIHW, group: 2, q_params: None }, &[x, kern, bias]).unwrap();
         m.select_output_outlets(&y).unwrap();
         let mut d = m.into_decluttered().unwrap();
-        assert_eq!(substitute(&mut d).unwrap(), (0, 0));
+        assert_eq!(substitute(&mut d, Policy::All).unwrap(), (0, 0));
     }
 }
 
 #[cfg(test)]
 mod shipped_models {
     use super::kernel::test_values;
+    use super::Policy;
     use crate::classifier::{LoadOptions, TractClassifier};
     use std::path::PathBuf;
 
@@ -401,13 +468,18 @@ mod shipped_models {
                 continue;
             }
             let ours = TractClassifier::load(&path).unwrap();
-            let theirs = TractClassifier::load_with(&path, LoadOptions { own_depthwise: false }).unwrap();
-            let used = ours.depthwise_use();
+            let all = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::All }).unwrap();
+            let theirs = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None }).unwrap();
+            let used = all.depthwise_use();
             assert_eq!((used.replaced, used.with_relu6), (16, 16), "{}: EfficientNet-Lite0 has 16 depthwise convolutions, each followed by ReLU6", path.display());
+            // The default takes them all where tract's graph is channels-first (x86_64), none on
+            // aarch64.
+            let auto = ours.depthwise_use().replaced;
+            assert!(auto == 16 || (cfg!(target_arch = "aarch64") && auto == 0), "{}: {auto} taken by default", path.display());
             assert_eq!(theirs.depthwise_use().replaced, 0);
             let s = crate::classifier::Classifier::metadata(&ours).input_size as usize;
             let input: Vec<f32> = test_values(3 * s * s, 5).iter().map(|v| v * 0.5 + 0.5).collect();
-            let (a, b) = (ours.logits(&input).unwrap(), theirs.logits(&input).unwrap());
+            let (a, b) = (all.logits(&input).unwrap(), theirs.logits(&input).unwrap());
             let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
             assert!(worst < 1e-3, "{}: logits differ from tract's by {worst}", path.display());
             checked += 1;
