@@ -49,7 +49,11 @@ def time_model(model, inp, runs, warmup):
                       "logits": out[0].reshape(-1).tolist(), "ort": ort.__version__}))
 
 
-def quantize(f32, out, inputs):
+def quantize(f32, out, inputs, pointwise_only=False):
+    """An int8 copy of `f32` calibrated on `inputs`: QDQ, per-channel (ORT's defaults for CNNs), or
+    with `pointwise_only` the issue-19 experiment: only the 1x1 convolutions, as standard-op
+    QLinearConv with symmetric per-tensor int8 weights (zero point 0, so tract can fuse the
+    requantisation), everything else f32."""
     import onnx
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
@@ -64,8 +68,18 @@ def quantize(f32, out, inputs):
         def get_next(self):
             return next(self.items, None)
 
-    quantize_static(f32, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
+    if pointwise_only:
+        g = onnx.load(f32).graph
+        pointwise = [n.name for n in g.node if n.op_type == "Conv"
+                     and [a.ints for a in n.attribute if a.name == "kernel_shape"][0] == [1, 1]
+                     and all(a.i == 1 for a in n.attribute if a.name == "group")]
+        quantize_static(f32, out, Reader(), quant_format=QuantFormat.QOperator, per_channel=False,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        op_types_to_quantize=["Conv"], nodes_to_quantize=pointwise,
+                        extra_options={"WeightSymmetric": True})
+    else:
+        quantize_static(f32, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8)
     m = onnx.load(out)
     # The quantiser's shape inference leaves a symbolic batch size on intermediate values, which
     # contradicts the fixed [1, 3, S, S] input tract is given: drop those hints.
@@ -78,7 +92,7 @@ def quantize(f32, out, inputs):
         if p.key == "petcam":
             meta = json.loads(p.value)
             meta["precision"] = "int8"
-            meta["name"] = meta.get("name", "model") + "-ort-int8-qdq"
+            meta["name"] = meta.get("name", "model") + ("-ort-int8-pointwise" if pointwise_only else "-ort-int8-qdq")
             q.value = json.dumps(meta)
     onnx.save(m, out)
     print(out)
@@ -89,5 +103,7 @@ if __name__ == "__main__":
         time_model(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif len(sys.argv) >= 5 and sys.argv[1] == "quantize":
         quantize(sys.argv[2], sys.argv[3], sys.argv[4:])
+    elif len(sys.argv) >= 5 and sys.argv[1] == "quantize-pointwise":
+        quantize(sys.argv[2], sys.argv[3], sys.argv[4:], pointwise_only=True)
     else:
         sys.exit(__doc__)
