@@ -3,7 +3,8 @@
 //! inference. `cargo bench -p petcam`; figures in docs/PERFORMANCE.md.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use petcam::classifier::{Scores, TractClassifier};
+use petcam::classifier::depthwise::Policy;
+use petcam::classifier::{LoadOptions, Scores, TractClassifier};
 use petcam::decision::{Decider, DecisionConfig};
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::pipeline::{Pipeline, Preprocessor, StageTimes};
@@ -45,6 +46,9 @@ fn stages(c: &mut Criterion) {
         let input = p.preprocessor().prepare(&img, &mut StageTimes::default()).1.to_vec();
         let m = p.classifier();
         c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.logits(black_box(&input)).unwrap()));
+        // The same model with tract's own depthwise op (issue 19: petcam's op is the default).
+        let tract_dw = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None }).unwrap();
+        c.bench_function(&format!("inference_{name}_tract_depthwise"), |b| b.iter(|| tract_dw.logits(black_box(&input)).unwrap()));
     }
     // tract parallelises its matrix products when given threads (feature `threads`); the kiosk uses one.
     #[cfg(feature = "threads")]
