@@ -367,10 +367,7 @@ fn bench(
     let timing = petcam::bench::time_inference(c, &input, warmup, runs)?;
     let logits = c.logits(&input)?;
     let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
-    let compared = match compare {
-        true => Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None })?, &input, warmup, runs)?),
-        false => None,
-    };
+    let compared = if compare { Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None })?, &input, warmup, runs)?) } else { None };
     let dw = c.depthwise_use();
     if json {
         println!(

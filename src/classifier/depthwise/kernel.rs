@@ -144,6 +144,15 @@ impl Layer {
         self.scheme
     }
 
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// Whether the output is clamped to `[0, 6]`.
+    pub fn relu6(&self) -> bool {
+        self.relu6
+    }
+
     /// Whether [`Scheme::ChannelInner`] accumulates straight into the caller's output (channels
     /// last, no padding channels) instead of a channel-last copy.
     fn writes_in_place(&self) -> bool {
@@ -191,8 +200,9 @@ impl Geometry {
 }
 
 /// `out = act(depthwise(x, weights) + bias)` for one image with the layer's own scheme: a
-/// [`Layer`] made and run once.
-pub fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bool, out: &mut [f32]) {
+/// [`Layer`] made and run once (tests).
+#[cfg(test)]
+fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bool, out: &mut [f32]) {
     Layer::new(*geo, Scheme::for_geometry(geo, Layout::ChannelsFirst), Layout::ChannelsFirst, weights, bias, relu6).run(x, out)
 }
 

@@ -23,13 +23,9 @@ use tract_onnx::tract_core::ops::nn::DataFormat;
 /// last (`[N, H, W, C]`, `[H, W, C]`), f32.
 #[derive(Debug, Clone)]
 pub struct DepthwiseConv {
-    pub geometry: Geometry,
     /// Whether the tensors have the leading batch axis.
     pub batched: bool,
-    pub layout: Layout,
-    /// Clamp to `[0, 6]` after the bias.
-    pub relu6: bool,
-    /// The filters and bias, laid out for the layer's [`Scheme`].
+    /// The geometry, layout, filters and bias, laid out for the layer's [`Scheme`].
     layer: Arc<Layer>,
 }
 
@@ -39,13 +35,26 @@ impl DepthwiseConv {
         ensure!(weights.len() == geometry.channels * geometry.kh * geometry.kw, "depthwise filters: {} values for {geometry:?}", weights.len());
         ensure!(bias.len() == geometry.channels, "depthwise bias: {} values for {} channels", bias.len(), geometry.channels);
         let layer = Layer::new(geometry, Scheme::for_geometry(&geometry, layout), layout, &weights, &bias, relu6);
-        Ok(DepthwiseConv { geometry, batched, layout, relu6, layer: Arc::new(layer) })
+        Ok(DepthwiseConv { batched, layer: Arc::new(layer) })
+    }
+
+    pub fn geometry(&self) -> &Geometry {
+        self.layer.geometry()
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layer.layout()
+    }
+
+    /// Whether the op clamps to `[0, 6]` after the bias.
+    pub fn relu6(&self) -> bool {
+        self.layer.relu6()
     }
 
     /// One image's input or output dimensions in the op's layout.
     fn dims(&self, h: usize, w: usize) -> [usize; 3] {
-        let c = self.geometry.channels;
-        match self.layout {
+        let c = self.geometry().channels;
+        match self.layout() {
             Layout::ChannelsFirst => [c, h, w],
             Layout::ChannelsLast => [h, w, c],
         }
@@ -59,7 +68,7 @@ impl DepthwiseConv {
 /// Ops are compared when tract deduplicates nodes: the same geometry and the same filters.
 impl PartialEq for DepthwiseConv {
     fn eq(&self, other: &Self) -> bool {
-        self.batched == other.batched && self.layout == other.layout && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+        self.batched == other.batched && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
     }
 }
 impl Eq for DepthwiseConv {}
@@ -70,7 +79,7 @@ impl Op for DepthwiseConv {
     }
 
     fn info(&self) -> TractResult<Vec<String>> {
-        let g = &self.geometry;
+        let g = self.geometry();
         Ok(vec![format!(
             "{}x{} stride {}x{} pad {}/{} {}x{}x{} -> {}x{}{}, {:?} ({})",
             g.kh,
@@ -84,7 +93,7 @@ impl Op for DepthwiseConv {
             g.in_w,
             g.out_h,
             g.out_w,
-            if self.relu6 { ", ReLU6" } else { "" },
+            if self.relu6() { ", ReLU6" } else { "" },
             self.scheme(),
             kernel::variant()
         )])
@@ -102,7 +111,7 @@ impl EvalOp for DepthwiseConv {
 
     fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
         let x = args_1!(inputs);
-        let g = &self.geometry;
+        let g = self.geometry();
         let shape = x.shape();
         let chw = self.dims(g.in_h, g.in_w);
         let n = if self.batched { shape.first().copied().unwrap_or(0) } else { 1 };
@@ -125,14 +134,14 @@ impl EvalOp for DepthwiseConv {
 
 impl TypedOp for DepthwiseConv {
     fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        let g = &self.geometry;
+        let g = self.geometry();
         ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamDepthwise takes one f32 input");
         let chw = self.dims(g.out_h, g.out_w).map(|d| d.to_dim());
         Ok(tvec!(if self.batched { f32::fact([inputs[0].shape[0].clone(), chw[0].clone(), chw[1].clone(), chw[2].clone()]) } else { f32::fact(chw) }))
     }
 
     fn cost(&self, inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        let g = &self.geometry;
+        let g = self.geometry();
         let n = if self.batched { inputs[0].shape[0].clone() } else { 1.to_dim() };
         Ok(tvec!((Cost::FMA(f32::datum_type()), n * (g.output_len() * g.kh * g.kw))))
     }
@@ -177,7 +186,7 @@ pub fn substitute(model: &mut TypedModel, policy: Policy) -> TractResult<(usize,
     let candidates: Vec<usize> = model.eval_order()?;
     let (mut replaced, mut fused) = (0, 0);
     for id in candidates {
-        let Some((op, last)) = plan_for(model, id)?.filter(|(op, _)| policy.takes(op.layout)) else {
+        let Some((op, last)) = plan_for(model, id)?.filter(|(op, _)| policy.takes(op.layout())) else {
             if let Some(conv) = model.nodes()[id].op_as::<Conv>().filter(|c| c.group > 1) {
                 tracing::debug!("depthwise-like conv {} stays with tract ({policy:?}): {conv:?} on {:?}", model.nodes()[id].name, model.outlet_fact(model.nodes()[id].inputs[0])?);
             }
@@ -186,7 +195,7 @@ pub fn substitute(model: &mut TypedModel, policy: Policy) -> TractResult<(usize,
         let node = &model.nodes()[id];
         let mut patch = TypedModelPatch::new(format!("petcam-depthwise {}", node.name));
         let x = patch.tap_model(model, node.inputs[0])?;
-        let relu6 = op.relu6;
+        let relu6 = op.relu6();
         let y = patch.wire_node(&node.name, op, &[x])?[0];
         patch.shunt_outside(model, OutletId::new(last, 0), y)?;
         patch.apply(model)?;
