@@ -147,9 +147,20 @@ impl Preprocessor {
     /// Locate, crop, scale and lay out as the model input (`[3, size, size]` CHW in `[0, 1]`).
     pub fn prepare(&mut self, rgb: &RgbImage, times: &mut StageTimes) -> (Rect, &[f32]) {
         let (region, picture) = self.crop(rgb, times);
+        self.lay_out(region, &picture, times)
+    }
+
+    /// Crop `region` of `rgb` (whatever the locate stage would say), scale and lay out as the
+    /// model input: for studies that know where the pet is.
+    pub fn prepare_region(&mut self, rgb: &RgbImage, region: Rect, times: &mut StageTimes) -> &[f32] {
+        let picture = times.time(Stage::Preprocess, || preprocess::crop_resize(rgb, region, self.size));
+        self.lay_out(region, &picture, times).1
+    }
+
+    fn lay_out(&mut self, region: Rect, picture: &RgbImage, times: &mut StageTimes) -> (Rect, &[f32]) {
         let t = Instant::now();
         self.input.clear();
-        preprocess::push_chw(&picture, &mut self.input);
+        preprocess::push_chw(picture, &mut self.input);
         times.set(Stage::Preprocess, times.get(Stage::Preprocess) + t.elapsed().as_secs_f32() * 1000.0);
         (region, &self.input)
     }
@@ -220,6 +231,14 @@ impl<C: Classifier> Pipeline<C> {
     /// An RGB picture (a still image, or a converted frame) -> locate -> preprocess -> classify.
     pub fn analyse(&mut self, rgb: RgbImage, times: &mut StageTimes) -> Result<Analysis, C::Error> {
         let (region, input) = self.pre.prepare(&rgb, times);
+        let classifier = &mut self.classifier;
+        let scores = times.time(Stage::Classify, || classifier.classify(input))?;
+        Ok(Analysis { rgb, region, scores })
+    }
+
+    /// Classifies `region` of `rgb`, bypassing the locate stage (studies of the locator).
+    pub fn analyse_region(&mut self, rgb: RgbImage, region: Rect, times: &mut StageTimes) -> Result<Analysis, C::Error> {
+        let input = self.pre.prepare_region(&rgb, region, times);
         let classifier = &mut self.classifier;
         let scores = times.time(Stage::Classify, || classifier.classify(input))?;
         Ok(Analysis { rgb, region, scores })

@@ -9,6 +9,13 @@
 //! inferences of the 96 px classifier, so it runs every `every` frames and the box in between is
 //! the last one, smoothed; with no pet-like cell the locator answers the centre square, as before.
 //!
+//! A model may also carry a **locator head** (`petcam-trainer locator-head`): a 1x1 convolution on
+//! the same feature map, trained on simulated camera frames to say how much of each cell the pet
+//! covers. When it is there the locator reads it instead of the activation map, and frames the
+//! pet from its column and row profiles (extent and centre to a fraction of a cell): the square
+//! is the pet's shorter extent, so it holds the pet and little of the scene around it.
+//! `activation:cam=1` asks for the activation map anyway, for comparison.
+//!
 //! The settings were chosen on the validation split of the camera-conditions benchmark
 //! (`petcam-trainer camera --split val`, models/MODEL_CARD.md): a 224 px view beat 192 px by 10
 //! points of camera top-1 and 256 px cost 30% more for no gain; mirroring the view past its edges,
@@ -50,11 +57,34 @@ pub struct ActivationConfig {
     pub margin: f32,
     /// Smallest square, as a share of the frame's shorter side.
     pub min_side: f32,
+    /// Use the class-activation map even when the model has a trained locator head.
+    pub cam: bool,
+    /// With the locator head: the square's side as a multiple of the pet's shorter extent.
+    pub scale: f32,
+    /// With the locator head: cells taken off each edge of the pet that lies inside the frame.
+    pub trim: f32,
+    /// With the locator head: cells below this probability count as empty, and the rest as
+    /// covered by `(p - floor) / (1 - floor)`.
+    pub floor: f32,
 }
 
 impl Default for ActivationConfig {
     fn default() -> Self {
-        ActivationConfig { view_width: 224, every: 6, min_log_odds: 0.0, spread: 2.0, relative: 0.0, min_contrast: 0.0, mirror: false, margin: 0.15, min_side: 0.3 }
+        ActivationConfig {
+            view_width: 224,
+            every: 6,
+            min_log_odds: 0.0,
+            spread: 2.0,
+            relative: 0.0,
+            min_contrast: 0.0,
+            mirror: false,
+            margin: 0.15,
+            min_side: 0.3,
+            cam: false,
+            scale: 1.0,
+            floor: 0.3,
+            trim: 0.5,
+        }
     }
 }
 
@@ -72,6 +102,9 @@ pub struct ActivationLocator {
     weights: Vec<Vec<f32>>,
     bias: Vec<f32>,
     no_pet: usize,
+    /// The trained locator head, when the model has one and the settings do not ask for the
+    /// class-activation map.
+    head: Option<Head>,
     frame: usize,
     current: Option<[f32; 3]>,
 }
@@ -109,10 +142,16 @@ impl ActivationLocator {
         if bias.len() != classes || no_pet >= classes {
             return Err(err(format!("{classes} classes, {} biases, no-pet index {no_pet}", bias.len())));
         }
+        let head = if cfg.cam { None } else { locator_head(graph, &feature).map_err(err)? };
+        if let Some(h) = &head {
+            if h.weights.len() != channels {
+                return Err(err(format!("the locator head `{HEAD_OUTPUT}` reads {} channels, the feature map has {channels}", h.weights.len())));
+            }
+        }
         let proto = std::sync::Arc::new(proto);
         let view = padded((cfg.view_width as usize, cfg.view_width as usize * 3 / 4), cfg.mirror);
         let plan = Self::plan(&proto, &feature, view).map_err(|e| err(format!("{e:#}")))?;
-        Ok(ActivationLocator { cfg, plan, view, frame_view: (cfg.view_width as usize, cfg.view_width as usize * 3 / 4), proto, feature, weights, bias, no_pet, frame: 0, current: None })
+        Ok(ActivationLocator { cfg, plan, view, frame_view: (cfg.view_width as usize, cfg.view_width as usize * 3 / 4), proto, feature, weights, bias, no_pet, head, frame: 0, current: None })
     }
 
     /// The backbone up to `feature`, for a `view` (width, height) input.
@@ -126,9 +165,38 @@ impl ActivationLocator {
         model.into_optimized()?.into_runnable()
     }
 
+    /// Whether the pet map comes from a trained locator head (else the class-activation map).
+    pub fn has_head(&self) -> bool {
+        self.head.is_some()
+    }
+
     /// Pet log-odds per cell of the wide view of `rgb`, for the cells whose centre lies in the
-    /// frame: (rows, columns, values row by row). A cell is [`CELL`] view pixels.
+    /// frame: (rows, columns, values row by row). A cell is [`CELL`] view pixels. With a locator
+    /// head these are its log-odds that the cell is mostly pet; without, the class-activation
+    /// map's `logsumexp(breeds) - no pet`.
     pub fn pet_map(&mut self, rgb: &RgbImage) -> TractResult<(usize, usize, Vec<f32>)> {
+        let (rows, cols, channels, features) = self.features(rgb)?;
+        let map = features
+            .chunks_exact(channels.max(1))
+            .enumerate()
+            .map(|(k, cell)| match &self.head {
+                Some(h) => h.bias + h.weights.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>() + h.edges.iter().zip(edge_indicators(k / cols, k % cols, rows, cols)).map(|(a, b)| a * b).sum::<f32>(),
+                None => {
+                    let z: Vec<f32> = self.weights.iter().zip(&self.bias).map(|(wc, b)| b + wc.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>()).collect();
+                    let breeds = z.iter().enumerate().filter(|(c, _)| *c != self.no_pet).map(|(_, v)| *v);
+                    let m = breeds.clone().fold(f32::NEG_INFINITY, f32::max);
+                    let lse = m + breeds.map(|v| (v - m).exp()).sum::<f32>().ln();
+                    lse - z[self.no_pet]
+                }
+            })
+            .collect();
+        Ok((rows, cols, map))
+    }
+
+    /// The backbone's last feature map on the wide view of `rgb`, for the cells whose centre lies
+    /// in the frame: (rows, columns, channels, each cell's channels in turn, row by row). What the
+    /// locator head is trained on.
+    pub fn features(&mut self, rgb: &RgbImage) -> TractResult<(usize, usize, usize, Vec<f32>)> {
         let (w, h) = rgb.dimensions();
         let vw = self.cfg.view_width as usize;
         let vh = ((vw as u64 * h as u64) / w.max(1) as u64).max(8) as usize;
@@ -154,30 +222,81 @@ impl ActivationLocator {
         // Cells whose centre is inside the picture.
         let rows = (0..shape[2]).take_while(|i| (i * CELL + CELL / 2) < vh).count();
         let cols = (0..shape[3]).take_while(|j| (j * CELL + CELL / 2) < vw).count();
-        let mut map = Vec::with_capacity(rows * cols);
-        let mut cell = vec![0f32; channels];
+        let mut cells = Vec::with_capacity(rows * cols * channels);
         for i in 0..rows {
             for j in 0..cols {
-                for (k, c) in cell.iter_mut().enumerate() {
-                    *c = f[[0, k, i, j]];
-                }
-                let z: Vec<f32> = self.weights.iter().zip(&self.bias).map(|(wc, b)| b + wc.iter().zip(&cell).map(|(a, b)| a * b).sum::<f32>()).collect();
-                let breeds = z.iter().enumerate().filter(|(c, _)| *c != self.no_pet).map(|(_, v)| *v);
-                let m = breeds.clone().fold(f32::NEG_INFINITY, f32::max);
-                let lse = m + breeds.map(|v| (v - m).exp()).sum::<f32>().ln();
-                map.push(lse - z[self.no_pet]);
+                cells.extend((0..channels).map(|k| f[[0, k, i, j]]));
             }
         }
-        Ok((rows, cols, map))
+        Ok((rows, cols, channels, cells))
     }
 
-    /// The square (centre x, centre y, side, in frame pixels) around the pet cells of `map`, or
-    /// `None` when no cell stands out as pet.
+    /// Frame-pixel size of one cell of the last [`features`](Self::features) view of a `frame`
+    /// (width, height) picture.
+    pub fn cell_size(&self, frame: (u32, u32)) -> (f32, f32) {
+        (CELL as f32 * frame.0 as f32 / self.frame_view.0 as f32, CELL as f32 * frame.1 as f32 / self.frame_view.1 as f32)
+    }
+
+    /// The square (centre x, centre y, side, in frame pixels) the classifier should see, from a
+    /// [`pet_map`](Self::pet_map), or `None` when no cell stands out as pet.
     pub fn frame_pet(&self, map: (usize, usize, &[f32]), frame: (u32, u32)) -> Option<[f32; 3]> {
-        let (rows, cols, v) = map;
-        if v.is_empty() {
+        if map.2.is_empty() {
             return None;
         }
+        match self.head {
+            Some(_) => self.frame_covered(map, frame),
+            None => self.frame_activation(map, frame),
+        }
+    }
+
+    /// From the locator head's map: each cell's probability reads as the share of it the pet
+    /// covers, so the column and row profiles (the most covered cell of each) give the pet's
+    /// extent and centre to a fraction of a cell. The square is `scale` times the pet's shorter
+    /// extent, centred on it: the pet framed as a photographer frames it, and no more of the
+    /// scene than that (the breed classifier was trained on such pictures).
+    fn frame_covered(&self, map: (usize, usize, &[f32]), frame: (u32, u32)) -> Option<[f32; 3]> {
+        let (rows, cols, v) = map;
+        let best = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
+        if best < self.cfg.min_log_odds {
+            return None;
+        }
+        // Coverage, with the head's floor on empty cells taken off.
+        let floor = self.cfg.floor;
+        let cover: Vec<f32> = v.iter().map(|&z| ((1.0 / (1.0 + (-z).exp()) - floor) / (1.0 - floor)).max(0.0)).collect();
+        // The pet: the box of the cells at least half covered, and one cell around it for the
+        // partly covered edges; cells elsewhere (another pet-like patch) do not count.
+        let (mut i0, mut i1, mut j0, mut j1) = (rows, 0, cols, 0);
+        for (k, &z) in v.iter().enumerate() {
+            if z >= self.cfg.min_log_odds {
+                (i0, i1, j0, j1) = (i0.min(k / cols), i1.max(k / cols), j0.min(k % cols), j1.max(k % cols));
+            }
+        }
+        // The head's coverage bleeds about half a cell past an edge of the pet inside the frame
+        // (none past the frame's own border): `trim` takes that off each inner edge.
+        let trim = |lo: usize, hi: usize, n: usize| (self.cfg.trim * ((lo > 0) as u8 as f32), self.cfg.trim * ((hi + 1 < n) as u8 as f32));
+        let (trim_x, trim_y) = (trim(j0, j1, cols), trim(i0, i1, rows));
+        let (i0, i1, j0, j1) = (i0.saturating_sub(1), (i1 + 1).min(rows - 1), j0.saturating_sub(1), (j1 + 1).min(cols - 1));
+        // Along each axis, the most covered cell of each line across it: its extent and centre.
+        let profile = |lines: std::ops::RangeInclusive<usize>, across: std::ops::RangeInclusive<usize>, at: &dyn Fn(usize, usize) -> f32| -> (f32, f32) {
+            let p: Vec<(usize, f32)> = lines.map(|a| (a, across.clone().map(|b| at(a, b)).fold(0.0, f32::max))).collect();
+            let len: f32 = p.iter().map(|(_, c)| c).sum();
+            let centre = p.iter().map(|&(a, c)| c * (a as f32 + 0.5)).sum::<f32>() / len.max(1e-6);
+            (len, centre)
+        };
+        let (w, cx) = profile(j0..=j1, i0..=i1, &|j, i| cover[i * cols + j]);
+        let (h, cy) = profile(i0..=i1, j0..=j1, &|i, j| cover[i * cols + j]);
+        let (w, cx) = ((w - trim_x.0 - trim_x.1).max(0.5), cx + 0.5 * (trim_x.0 - trim_x.1));
+        let (h, cy) = ((h - trim_y.0 - trim_y.1).max(0.5), cy + 0.5 * (trim_y.0 - trim_y.1));
+        let (cw, ch) = self.cell_size(frame);
+        let short = frame.0.min(frame.1) as f32;
+        let side = (self.cfg.scale * (w * cw).min(h * ch)).clamp(self.cfg.min_side * short, short);
+        Some([(cx * cw).min(frame.0 as f32), (cy * ch).min(frame.1 as f32), side])
+    }
+
+    /// From the class-activation map: the square around the cells within `spread` log-odds of
+    /// the best one, with a margin.
+    fn frame_activation(&self, map: (usize, usize, &[f32]), frame: (u32, u32)) -> Option<[f32; 3]> {
+        let (rows, cols, v) = map;
         let best = v.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
         let mut sorted = v.to_vec();
         sorted.sort_by(f32::total_cmp);
@@ -187,7 +306,7 @@ impl ActivationLocator {
         }
         let cut = best - self.cfg.spread.max(self.cfg.relative * (best - median));
         // A cell in frame pixels.
-        let (cw, ch) = (CELL as f32 * frame.0 as f32 / self.frame_view.0 as f32, CELL as f32 * frame.1 as f32 / self.frame_view.1 as f32);
+        let (cw, ch) = self.cell_size(frame);
         let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, 0f32, 0f32);
         let (mut sx, mut sy, mut sw) = (0f32, 0f32, 0f32);
         for i in 0..rows {
@@ -214,6 +333,56 @@ impl ActivationLocator {
     }
 }
 
+/// Name of the locator head's output in the ONNX graph: a 1x1 `Conv` on the feature map that
+/// the final pooling reads, giving each cell's log-odds of being mostly pet. Written by
+/// `petcam-trainer locator-head`; it is no graph output, so the classifier never runs it.
+pub const HEAD_OUTPUT: &str = "pet_cells";
+
+/// Name of the head's per-border offsets in the ONNX file: four log-odds added to the cells of
+/// the view's first column, last column, first row and last row, where the backbone's zero
+/// padding makes the features of a pet cut by the frame's edge weaker.
+pub const HEAD_EDGES: &str = "locator_head_edges";
+
+/// The trained locator head.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    pub weights: Vec<f32>,
+    pub bias: f32,
+    /// Offsets for cells on the left, right, top and bottom border of the view.
+    pub edges: [f32; 4],
+}
+
+/// 1 for each border (left, right, top, bottom) that cell (`i`, `j`) of a `rows` x `cols` map
+/// lies on, else 0.
+pub fn edge_indicators(i: usize, j: usize, rows: usize, cols: usize) -> [f32; 4] {
+    [(j == 0) as u8 as f32, (j + 1 == cols) as u8 as f32, (i == 0) as u8 as f32, (i + 1 == rows) as u8 as f32]
+}
+
+/// The locator head, when the graph has one reading `feature`.
+fn locator_head(graph: &pb::GraphProto, feature: &str) -> Result<Option<Head>, String> {
+    let Some(node) = graph.node.iter().find(|n| n.output.iter().any(|o| o == HEAD_OUTPUT)) else {
+        return Ok(None);
+    };
+    let init = |name: &str| graph.initializer.iter().find(|t| t.name == name);
+    if node.op_type != "Conv" || node.input.first().map(String::as_str) != Some(feature) {
+        return Err(format!("`{HEAD_OUTPUT}` is not a Conv on the pooled feature map `{feature}`"));
+    }
+    match (node.input.get(1).and_then(|n| init(n)), node.input.get(2).and_then(|n| init(n))) {
+        (Some(w), Some(b)) if w.data_type == 1 && b.data_type == 1 && w.dims.len() == 4 && w.dims[0] == 1 && w.dims[2] == 1 && w.dims[3] == 1 => {
+            let (w, b) = (tensor_f32(w), tensor_f32(b));
+            let edges = match init(HEAD_EDGES).map(tensor_f32) {
+                None => [0.0; 4],
+                Some(e) => e.try_into().map_err(|e: Vec<f32>| format!("`{HEAD_EDGES}` has {} values, expected 4", e.len()))?,
+            };
+            match b.as_slice() {
+                [b] => Ok(Some(Head { weights: w, bias: *b, edges })),
+                _ => Err(format!("`{HEAD_OUTPUT}` has {} biases, expected 1", b.len())),
+            }
+        }
+        _ => Err(format!("`{HEAD_OUTPUT}` is not a 1x1 Conv to one channel with f32 constant weights and bias")),
+    }
+}
+
 /// Side of a feature-map cell in view pixels (EfficientNet-Lite0's output stride).
 pub const CELL: usize = 32;
 
@@ -229,7 +398,7 @@ fn padded(view: (usize, usize), mirror: bool) -> (usize, usize) {
 impl std::str::FromStr for ActivationConfig {
     type Err = String;
     /// `key=value,...` over the defaults: `view` (width), `every`, `spread`, `relative`,
-    /// `contrast`, `mirror` (0/1), `margin`, `min-side`, `min-log-odds`.
+    /// `contrast`, `mirror` (0/1), `margin`, `min-side`, `min-log-odds`, `cam` (0/1), `scale`, `floor`, `trim`.
     fn from_str(s: &str) -> Result<Self, String> {
         let mut c = ActivationConfig::default();
         for kv in s.split(',').filter(|kv| !kv.is_empty()) {
@@ -245,6 +414,10 @@ impl std::str::FromStr for ActivationConfig {
                 "margin" => c.margin = f()?,
                 "min-side" => c.min_side = f()?,
                 "min-log-odds" => c.min_log_odds = f()?,
+                "cam" => c.cam = f()? != 0.0,
+                "scale" => c.scale = f()?,
+                "floor" => c.floor = f()?.clamp(0.0, 0.95),
+                "trim" => c.trim = f()?,
                 _ => return Err(format!("unknown activation locator setting `{k}`")),
             }
         }
@@ -351,11 +524,42 @@ mod tests {
     }
 
     #[test]
+    fn the_head_map_frames_the_covered_cells_to_a_fraction_of_a_cell() {
+        let l = locator();
+        assert!(l.has_head(), "the shipped model carries a locator head");
+        let (cw, ch) = l.cell_size((640, 480));
+        let (trim, scale) = (l.cfg.trim, l.cfg.scale);
+        let pet = |cols: std::ops::Range<usize>| -> Vec<f32> { (0..35).map(|k| if (1..4).contains(&(k / 7)) && cols.contains(&(k % 7)) { 20.0 } else { -20.0 }).collect() };
+        // A pet covering columns 1-4 of rows 1-3 of the 5 x 7 map: `trim` comes off each edge.
+        let mut map = pet(1..5);
+        let [cx, cy, side] = l.frame_pet((5, 7, &map), (640, 480)).unwrap();
+        assert!((cx - 3.0 * cw).abs() < 0.5 && (cy - 2.5 * ch).abs() < 0.5, "{cx} {cy}");
+        let want = scale * ((4.0 - 2.0 * trim) * cw).min((3.0 - 2.0 * trim) * ch);
+        assert!((side - want).abs() < 0.5, "{side} vs {want}");
+        // Column 5 half covered: the pet is half a cell wider and its centre a quarter cell
+        // further right (the profile's centroid).
+        let p = l.cfg.floor + (1.0 - l.cfg.floor) * 0.5;
+        for i in 1..4 {
+            map[i * 7 + 5] = (p / (1.0 - p)).ln();
+        }
+        let [cx, _, _] = l.frame_pet((5, 7, &map), (640, 480)).unwrap();
+        let centroid = (1.5 + 2.5 + 3.5 + 4.5 + 0.5 * 5.5) / 4.5;
+        assert!((cx - centroid * cw).abs() < 0.5, "{cx} vs {}", centroid * cw);
+        // A pet cut by the frame's left border keeps that edge: only the inner one is trimmed.
+        let [cx, _, _] = l.frame_pet((5, 7, &pet(0..3)), (640, 480)).unwrap();
+        assert!((cx - (1.5 - 0.5 * trim) * cw).abs() < 0.5, "{cx}");
+        // Nothing covered: no pet.
+        assert_eq!(l.frame_pet((5, 7, &[-20.0; 35]), (640, 480)), None);
+    }
+
+    #[test]
     fn settings_parse_over_the_defaults() {
         let c: ActivationConfig = "view=256,every=4,mirror=1".parse().unwrap();
         assert_eq!((c.view_width, c.every, c.mirror, c.spread), (256, 4, true, ActivationConfig::default().spread));
         assert!("view=10".parse::<ActivationConfig>().is_err());
         assert!("zoom=2".parse::<ActivationConfig>().unwrap_err().contains("zoom"));
+        let c: ActivationConfig = "cam=1,scale=0.9,floor=0.2,trim=0".parse().unwrap();
+        assert_eq!((c.cam, c.scale, c.floor, c.trim), (true, 0.9, 0.2, 0.0));
     }
 
     #[test]

@@ -55,6 +55,15 @@ pub struct Settings<'a> {
     pub split: Split,
     /// At most this many pet photos, spread evenly over the split (and as many pet-free frames).
     pub limit: Option<usize>,
+    /// Classify the photo's own centre square inside the camera frame (the framing the clean
+    /// photo gets) instead of the locate stage's answer: what the camera's look alone costs.
+    pub oracle: bool,
+}
+
+/// The centre square of the pasted photo's `footprint` in the frame: the clean photo's framing.
+pub fn oracle_region(footprint: petcam::preprocess::Rect) -> petcam::preprocess::Rect {
+    let c = petcam::preprocess::Rect::centre_square(footprint.width, footprint.height);
+    petcam::preprocess::Rect { x: footprint.x + c.x, y: footprint.y + c.y, ..c }
 }
 
 fn read(path: &Path) -> Result<RgbImage> {
@@ -107,7 +116,13 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let clean = verdict(&clean);
                 p.reset();
                 let f = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: jpeg, timestamp_ms: 0 };
-                let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
+                let a = if s.oracle && sample.label != NO_PET_LABEL {
+                    let rgb = frame::to_rgb(&f).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
+                    let region = oracle_region(footprint);
+                    p.analyse_region(rgb, region, &mut StageTimes::default())?
+                } else {
+                    p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?
+                };
                 let r = a.region;
                 let ix = (r.x + r.width).min(footprint.x + footprint.width).saturating_sub(r.x.max(footprint.x));
                 let iy = (r.y + r.height).min(footprint.y + footprint.height).saturating_sub(r.y.max(footprint.y));

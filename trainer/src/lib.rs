@@ -13,6 +13,7 @@ pub mod distill;
 pub mod export;
 pub mod images;
 pub mod located;
+pub mod locator_head;
 pub mod metrics;
 pub mod model;
 pub mod nopet;

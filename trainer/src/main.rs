@@ -134,6 +134,38 @@ enum Cmd {
         /// At most this many pet photos (spread over the split), for quick comparisons.
         #[arg(long)]
         limit: Option<usize>,
+        /// Classify the pasted photo's own centre square in each pet frame (the clean photo's
+        /// framing) instead of the locator's answer: what the camera's look alone costs.
+        /// Pet-free frames still go through the locator.
+        #[arg(long)]
+        oracle: bool,
+    },
+    /// Train the locator head on simulated camera frames of the training photos (pets pasted
+    /// anywhere at 35-100% of the frame height; as many pet-free frames) and write it into the
+    /// model file: a 1x1 convolution on the frozen backbone's last feature map that says which
+    /// cells of the kiosk's wide view are pet. The breed classifier is unchanged.
+    LocatorHead {
+        #[command(flatten)]
+        data: DataArgs,
+        /// The ONNX model whose backbone the head reads.
+        #[arg(long)]
+        model: PathBuf,
+        /// Where to write the model with the head (default: over --model).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Pet frames from the training split (and as many pet-free ones).
+        #[arg(long, default_value_t = 2000)]
+        frames: usize,
+        /// Pet frames from the validation split for the held-out figures.
+        #[arg(long, default_value_t = 400)]
+        val_frames: usize,
+        #[arg(long, default_value_t = 12)]
+        epochs: usize,
+        #[arg(long, default_value_t = 1e-4)]
+        l2: f32,
+        /// Seed of the simulated camera.
+        #[arg(long, default_value_t = 11)]
+        camera_seed: u64,
     },
     /// Train every combination of the varied parameters; overlay plots and a summary table in --out.
     /// Example: `study --model seed-cnn --vary optimizer=adam,nadam,adadelta --vary dropout=0,0.2 --epochs 5`.
@@ -412,16 +444,52 @@ fn main() -> Result<()> {
                 println!("wrote {}", f.display());
             }
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit } => {
+        Cmd::LocatorHead { data, model, out, frames, val_frames, epochs, l2, camera_seed } => {
+            use petcam_trainer::locator_head as head;
+            let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
+            samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
+            let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
+            let no_pet = meta.no_pet_index().context("the locator head needs a model with a no-pet output")?;
+            let t = std::time::Instant::now();
+            let train_cells = head::collect(&samples, Split::Train, frames, camera_seed, &model, no_pet)?;
+            let val_cells = head::collect(&samples, Split::Val, val_frames, camera_seed ^ 0xA5A5, &model, no_pet)?;
+            eprintln!("{} training cells, {} validation cells, {} channels ({:.0} s)", train_cells.len(), val_cells.len(), train_cells.channels, t.elapsed().as_secs_f32());
+            let t = std::time::Instant::now();
+            let h = head::fit(&train_cells, head::Fit { epochs, l2, ..Default::default() });
+            for (name, cells) in [("train", &train_cells), ("val", &val_cells)] {
+                let (acc, recall) = head::accuracy(cells, &h);
+                println!(
+                    "{name}: loss {:.4} (a constant guess: {:.4}), cells right {:.1}%, pet cells found {:.1}%",
+                    head::loss(cells, &h),
+                    head::loss(cells, &head::constant(cells)),
+                    100.0 * acc,
+                    100.0 * recall
+                );
+            }
+            println!("border offsets (left, right, top, bottom): {:?}", h.edges);
+            eprintln!("fitted in {:.0} s", t.elapsed().as_secs_f32());
+            let bytes = std::fs::read(&model).with_context(|| model.display().to_string())?;
+            let mut proto = <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", model.display()))?;
+            head::install(&mut proto, &h).with_context(|| model.display().to_string())?;
+            let out = out.unwrap_or(model);
+            std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
+            println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
+        }
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
             petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg)?;
             let make = || petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).ok();
             let t = std::time::Instant::now();
-            let settings = petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit };
+            let settings = petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit, oracle };
             let judged = petcam_trainer::camera::run(&samples, &settings)?;
-            println!("camera-conditions benchmark, {split:?} split: {} with locator `{locator}`, camera seed {camera_seed} ({:.0} s)", model.display(), t.elapsed().as_secs_f32());
+            println!(
+                "camera-conditions benchmark, {split:?} split: {} with locator `{}`, camera seed {camera_seed} ({:.0} s)",
+                model.display(),
+                if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
+                t.elapsed().as_secs_f32()
+            );
             print!("{}", petcam_trainer::camera::report(&judged, meta.pet_threshold));
         }
         Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
