@@ -101,7 +101,7 @@ pub fn collect(samples: &[Sample], split: Split, frames: usize, seed: u64, model
     ensure!(!backgrounds.is_empty(), "no pet-free photos in the {split:?} split for backgrounds (--no-pets)");
     let subjects: Vec<Sample> = pets.iter().cloned().chain((0..pets.len()).map(|i| pet_free[(i * 7919) % pet_free.len()].clone())).collect();
     let pb = indicatif::ProgressBar::new(subjects.len() as u64).with_message("locator frames");
-    let per_frame: Vec<Result<(usize, Vec<f32>, Vec<f32>, Vec<[f32; 4]>)>> = subjects
+    let per_frame: Vec<Result<Cells>> = subjects
         .par_iter()
         .enumerate()
         .map_init(
@@ -125,18 +125,18 @@ pub fn collect(samples: &[Sample], split: Split, frames: usize, seed: u64, model
                 let targets = coverage(rows, cols, locator.cell_size(FRAME), FRAME, subject);
                 let edges = (0..rows * cols).map(|k| edge_indicators(k / cols, k % cols, rows, cols)).collect();
                 pb.inc(1);
-                Ok((channels, features, targets, edges))
+                Ok(Cells { channels, features, targets, edges })
             },
         )
         .collect();
     pb.finish_and_clear();
     let mut cells = Cells::default();
     for r in per_frame {
-        let (channels, features, targets, edges) = r?;
-        cells.channels = channels;
-        cells.features.extend(features);
-        cells.targets.extend(targets);
-        cells.edges.extend(edges);
+        let frame = r?;
+        cells.channels = frame.channels;
+        cells.features.extend(frame.features);
+        cells.targets.extend(frame.targets);
+        cells.edges.extend(frame.edges);
     }
     Ok(cells)
 }
