@@ -13,7 +13,8 @@
 //! the same feature map, trained on simulated camera frames to say how much of each cell the pet
 //! covers. When it is there the locator reads it instead of the activation map, and frames the
 //! pet from its column and row profiles (extent and centre to a fraction of a cell): the square
-//! is the pet's shorter extent, so it holds the pet and little of the scene around it.
+//! is the pet's shorter extent, less half a cell at each edge inside the frame where the head's
+//! coverage bleeds over, so it holds the pet and little of the scene around it.
 //! `activation:cam=1` asks for the activation map anyway, for comparison.
 //!
 //! The settings were chosen on the validation split of the camera-conditions benchmark
@@ -180,7 +181,7 @@ impl ActivationLocator {
             .chunks_exact(channels.max(1))
             .enumerate()
             .map(|(k, cell)| match &self.head {
-                Some(h) => h.bias + h.weights.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>() + h.edges.iter().zip(edge_indicators(k / cols, k % cols, rows, cols)).map(|(a, b)| a * b).sum::<f32>(),
+                Some(h) => h.logit(cell, edge_indicators(k / cols, k % cols, rows, cols)),
                 None => {
                     let z: Vec<f32> = self.weights.iter().zip(&self.bias).map(|(wc, b)| b + wc.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>()).collect();
                     let breeds = z.iter().enumerate().filter(|(c, _)| *c != self.no_pet).map(|(_, v)| *v);
@@ -350,6 +351,14 @@ pub struct Head {
     pub bias: f32,
     /// Offsets for cells on the left, right, top and bottom border of the view.
     pub edges: [f32; 4],
+}
+
+impl Head {
+    /// Log-odds that a cell with these `features`, on the view's borders `edges`
+    /// ([`edge_indicators`]), is mostly pet.
+    pub fn logit(&self, features: &[f32], edges: [f32; 4]) -> f32 {
+        self.bias + self.weights.iter().zip(features).map(|(a, b)| a * b).sum::<f32>() + self.edges.iter().zip(edges).map(|(a, b)| a * b).sum::<f32>()
+    }
 }
 
 /// 1 for each border (left, right, top, bottom) that cell (`i`, `j`) of a `rows` x `cols` map

@@ -59,7 +59,7 @@ impl Cells {
     }
     /// The head's log-odds for cell `i`.
     fn logit(&self, h: &Head, i: usize) -> f32 {
-        h.bias + h.weights.iter().zip(self.cell(i)).map(|(a, x)| a * x).sum::<f32>() + h.edges.iter().zip(&self.edges[i]).map(|(a, x)| a * x).sum::<f32>()
+        h.logit(self.cell(i), self.edges[i])
     }
 }
 
