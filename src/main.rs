@@ -234,10 +234,12 @@ fn run(cmd: Cmd) -> Result<i32> {
             println!("labels       {}", m.labels.join(", "));
             println!("temperature  {:.3}", m.temperature);
             println!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
-            println!(
-                "locate       `{}` by default: the pet found by this model's class-activation map over the frame, searched every 6th frame (`--locator centre`: the middle square)",
-                config::DEFAULT_LOCATOR
-            );
+            let finder = if petcam::locate::activation::model_has_head(&path) {
+                "this model's locator head (which cells of a wide view of the frame are pet)"
+            } else {
+                "this model's class-activation map over the frame (it has no locator head)"
+            };
+            println!("locate       `{}` by default: the pet found by {finder}, searched every 6th frame (`--locator centre`: the middle square)", config::DEFAULT_LOCATOR);
             println!("depthwise    {}", describe_depthwise(c.depthwise_use()));
             println!("metrics      {}", m.metrics);
             println!("training     {}", m.training);

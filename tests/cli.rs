@@ -11,6 +11,10 @@ fn info_describes_the_shipped_model() {
     assert!(out.contains("no_pet") && out.contains("beagle"), "{out}");
     // On x86_64 every depthwise convolution runs on petcam's own op (issue 19), and info says so.
     assert!(out.contains("depthwise    16 convolutions on petcam's op (16 with ReLU6 fused"), "{out}");
+    // The default model finds pets with its locator head; the 128 px alternative has none.
+    assert!(out.contains("found by this model's locator head"), "{out}");
+    let alt = stdout(&petcam(&["info", model().with_file_name("petcam-effnet-lite0-128-f32.onnx").to_str().unwrap()]));
+    assert!(alt.contains("class-activation map over the frame (it has no locator head)"), "{alt}");
 }
 
 #[test]

@@ -367,6 +367,16 @@ pub fn edge_indicators(i: usize, j: usize, rows: usize, cols: usize) -> [f32; 4]
     [(j == 0) as u8 as f32, (j + 1 == cols) as u8 as f32, (i == 0) as u8 as f32, (i + 1 == rows) as u8 as f32]
 }
 
+/// Whether the ONNX file at `path` carries a locator head ([`HEAD_OUTPUT`]); false for a file
+/// that cannot be read or parsed (the classifier's load names those).
+pub fn model_has_head(path: &Path) -> bool {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| tract_onnx::onnx().proto_model_for_read(&mut &b[..]).ok())
+        .and_then(|p| p.graph)
+        .is_some_and(|g| g.node.iter().any(|n| n.output.iter().any(|o| o == HEAD_OUTPUT)))
+}
+
 /// The locator head, when the graph has one reading `feature`.
 fn locator_head(graph: &pb::GraphProto, feature: &str) -> Result<Option<Head>, String> {
     let Some(node) = graph.node.iter().find(|n| n.output.iter().any(|o| o == HEAD_OUTPUT)) else {
