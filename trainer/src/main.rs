@@ -50,7 +50,8 @@ enum Cmd {
     Export {
         #[command(flatten)]
         data: DataArgs,
-        /// Trained weights (best.bin from `train`).
+        /// Trained weights (best.bin from `train`), or an exported f32 .onnx model (e.g. the shipped
+        /// one, to write its int8 form).
         #[arg(long)]
         weights: PathBuf,
         #[arg(long, default_value = "models")]
@@ -78,8 +79,9 @@ enum Cmd {
         /// Only the f32 model.
         #[arg(long)]
         skip_int8: bool,
-        /// Which activations the int8 model quantises.
-        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Relu)]
+        /// Which activations the int8 model quantises (`pointwise`: the 1x1 convolutions run in
+        /// integer arithmetic, the form the app ships; `all`/`relu`: QDQ pairs, which tract runs in f32).
+        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Pointwise)]
         int8_activations: petcam_trainer::export::onnx::ActQuant,
         /// Free text stored in the model's metadata as the training command line.
         #[arg(long, default_value = "")]
@@ -299,8 +301,8 @@ struct TrainArgs {
     /// photos, the close-ups of whatever looks most like a pet: hard negatives). `train` only.
     #[arg(long, default_value_t = 0)]
     located: usize,
-    /// The ONNX model whose class-activation map locates for --located (the device's locator);
-    /// default: --init when it is an .onnx file.
+    /// The ONNX model that locates for --located, with the device's default locate stage (its
+    /// locator head, else its class-activation map); default: --init when it is an .onnx file.
     #[arg(long)]
     located_model: Option<PathBuf>,
     #[command(flatten)]
@@ -669,7 +671,7 @@ fn main() -> Result<()> {
             let mut items = load_data(&a.data)?;
             if a.located > 0 {
                 let model = a.located_model.clone().or_else(|| a.init.clone().filter(|p| p.extension().is_some_and(|e| e == "onnx")));
-                let model = model.context("--located needs --located-model (or --init with an .onnx model): the model whose activation map locates")?;
+                let model = model.context("--located needs --located-model (or --init with an .onnx model): the model that locates")?;
                 let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
                 let locator = || petcam::locate::by_name(petcam::config::DEFAULT_LOCATOR, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg);
                 let t0 = std::time::Instant::now();

@@ -5,18 +5,41 @@
 //! residuals, GlobalAveragePool + Flatten, Gemm; output `logits` `[N, classes]`. The int8 variant
 //! stores weights as per-output-channel symmetric int8 with `DequantizeLinear`, and puts a
 //! `QuantizeLinear`/`DequantizeLinear` pair with calibrated scale on every Conv input (QDQ,
-//! zero points 0: uint8 after ReLU-family activations, int8 elsewhere).
+//! zero points 0: uint8 after ReLU-family activations, int8 elsewhere). Its `Pointwise` form
+//! instead writes every 1x1 convolution as a `QLinearConv` (integer arithmetic in tract: int8
+//! weights with one symmetric scale, zero points 0, requantised output, ReLU6 folded into the
+//! output's range) and keeps the rest f32 on int8-stored weights.
 
 use crate::model::arch::{Act, Arch, Node, Weights};
 use petcam::metadata::{ModelMetadata, METADATA_KEY};
 use prost::Message;
 use tract_onnx::pb::{self, attribute_proto::AttributeType, tensor_proto::DataType};
 
-/// Activation range at the input of each parametric layer, from calibration.
+/// A calibrated activation range.
 #[derive(Debug, Clone, Copy)]
 pub struct Range {
     pub min: f32,
     pub max: f32,
+}
+
+/// Calibrated ranges of one parametric layer (Conv or Dense): its input, and its output after
+/// the layer's activation.
+#[derive(Debug, Clone, Copy)]
+pub struct LayerRange {
+    pub input: Range,
+    pub output: Range,
+}
+
+impl Range {
+    /// Quantisation of this range with zero point 0: uint8 when it holds no negative value,
+    /// else symmetric int8. (scale, unsigned).
+    fn scale(self) -> (f32, bool) {
+        if self.min >= 0.0 {
+            ((self.max / 255.0).max(1e-8), true)
+        } else {
+            ((self.min.abs().max(self.max.abs()) / 127.0).max(1e-8), false)
+        }
+    }
 }
 
 pub const OPSET: i64 = 13;
@@ -103,21 +126,50 @@ impl Builder {
         if only_unsigned && r.min < 0.0 {
             return x.to_string();
         }
-        let unsigned = r.min >= 0.0;
-        let (scale, zp_name) = if unsigned {
-            let s = (r.max / 255.0).max(1e-8);
-            let z = self.fresh("zp");
-            self.inits.push(u8_tensor(&z, &[], &[0]));
-            (s, z)
-        } else {
-            let s = (r.min.abs().max(r.max.abs()) / 127.0).max(1e-8);
-            let z = self.fresh("zp");
-            self.inits.push(i8_tensor(&z, &[], &[0]));
-            (s, z)
+        let (s, z) = self.quant_params(r);
+        let q = self.node("QuantizeLinear", &[x, &s, &z], vec![], "q");
+        self.node("DequantizeLinear", &[&q, &s, &z], vec![], "dq")
+    }
+    /// Scale and zero-point initialisers for `r` ([`Range::scale`]).
+    fn quant_params(&mut self, r: Range) -> (String, String) {
+        let (scale, unsigned) = r.scale();
+        let z = self.fresh("zp");
+        self.inits.push(if unsigned { u8_tensor(&z, &[], &[0]) } else { i8_tensor(&z, &[], &[0]) });
+        (self.scalar("scale", scale), z)
+    }
+    /// A 1x1 convolution in integer arithmetic: the f32 input quantised with its calibrated
+    /// range, int8 weights with one symmetric scale (so tract fuses the requantisation into its
+    /// integer matmul), an int32 bias, the output requantised to its calibrated range (a ReLU6
+    /// is the uint8 range's own clamp: the range is cut at 6) and dequantised for the f32 layers
+    /// after it. Returns the f32 output.
+    fn qlinear_pointwise(&mut self, x: &str, shape: &[usize], w: &[f32], bias: &[f32], r: LayerRange, act: Act) -> String {
+        let (xs, xz) = self.quant_params(r.input);
+        let xq = self.node("QuantizeLinear", &[x, &xs, &xz], vec![], "q");
+        let m = w.iter().fold(0f32, |a, v| a.max(v.abs()));
+        let w_scale = if m > 0.0 { m / 127.0 } else { 1.0 };
+        let q: Vec<i8> = w.iter().map(|v| (v / w_scale).round().clamp(-127.0, 127.0) as i8).collect();
+        let wn = self.fresh("conv_w_q");
+        self.inits.push(i8_tensor(&wn, shape, &q));
+        let ws = self.scalar("conv_w_scale", w_scale);
+        let wz = self.fresh("conv_w_zp");
+        self.inits.push(i8_tensor(&wz, &[], &[0]));
+        let bias_scale = r.input.scale().0 * w_scale;
+        let bq: Vec<i32> = bias.iter().map(|b| (b / bias_scale).round().clamp(i32::MIN as f32, i32::MAX as f32) as i32).collect();
+        let bn = self.fresh("conv_b_q");
+        self.inits.push(pb::TensorProto { name: bn.clone(), dims: vec![bias.len() as i64], data_type: DataType::Int32 as i32, int32_data: bq, ..Default::default() });
+        let out = match act {
+            Act::Relu6 => Range { min: 0.0, max: r.output.max.min(6.0) },
+            Act::Relu => Range { min: 0.0, max: r.output.max },
+            Act::None => r.output,
         };
-        let s = self.scalar("scale", scale);
-        let q = self.node("QuantizeLinear", &[x, &s, &zp_name], vec![], "q");
-        self.node("DequantizeLinear", &[&q, &s, &zp_name], vec![], "dq")
+        let (ys, yz) = self.quant_params(out);
+        let y = self.node(
+            "QLinearConv",
+            &[&xq, &xs, &xz, &wn, &ws, &wz, &ys, &yz, &bn],
+            vec![attr_ints("kernel_shape", &[1, 1]), attr_ints("strides", &[1, 1]), attr_ints("pads", &[0, 0, 0, 0]), attr_ints("dilations", &[1, 1]), attr_int("group", 1)],
+            "qconv",
+        );
+        self.node("DequantizeLinear", &[&y, &ys, &yz], vec![], "dq")
     }
     /// A weight initialiser: plain f32, or per-output-channel int8 + DequantizeLinear.
     fn weight(&mut self, base: &str, shape: &[usize], w: &[f32], int8: bool) -> String {
@@ -172,14 +224,17 @@ pub enum ActQuant {
     /// Only Conv inputs that come out of a ReLU/ReLU6 (uint8, zero point 0); the signed linear
     /// bottlenecks stay f32.
     Relu,
+    /// Every 1x1 convolution as a `QLinearConv` (integer arithmetic in tract), the rest f32:
+    /// the form the app ships.
+    Pointwise,
 }
 
-pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[Range]>) -> pb::ModelProto {
+pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>) -> pb::ModelProto {
     build_with(arch, w, meta, ranges, ActQuant::All)
 }
 
-pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[Range]>, act: ActQuant) -> pb::ModelProto {
-    let only_unsigned = act == ActQuant::Relu;
+pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>, quant: ActQuant) -> pb::ModelProto {
+    let only_unsigned = quant == ActQuant::Relu;
     let int8 = ranges.is_some();
     let mut b = Builder { nodes: vec![], inits: vec![], counter: 0 };
     let mut x = "input".to_string();
@@ -193,11 +248,17 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 let y = b.node("Mul", &[&x, &s], vec![], "norm_mul");
                 b.node("Add", &[&y, &t], vec![], "norm_add")
             }
+            Node::Conv(c) if quant == ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4] && ranges.is_some() => {
+                let l = &w.layers[layer];
+                let r = ranges.expect("checked")[layer];
+                layer += 1;
+                b.qlinear_pointwise(&x, &l.shape, &l.weight, &l.bias, r, c.act)
+            }
             Node::Conv(c) => {
                 let l = &w.layers[layer];
                 let input = match ranges {
-                    Some(r) => b.qdq(&x, r[layer], only_unsigned),
-                    None => x.clone(),
+                    Some(r) if quant != ActQuant::Pointwise => b.qdq(&x, r[layer].input, only_unsigned),
+                    _ => x.clone(),
                 };
                 layer += 1;
                 let wn = b.weight("conv_w", &l.shape, &l.weight, int8);
@@ -239,7 +300,9 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 // 1280-wide feature vector costs accuracy and saves nothing measurable.
                 let input = x.clone();
                 layer += 1;
-                let wn = b.weight("fc_w", &l.shape, &l.weight, int8);
+                // The pointwise form keeps them f32 too: the locator reads them for its
+                // class-activation map, and they are 1.4% of the weights.
+                let wn = b.weight("fc_w", &l.shape, &l.weight, int8 && quant != ActQuant::Pointwise);
                 let bn = b.fresh("fc_b");
                 b.inits.push(f32_tensor(&bn, &[l.bias.len()], &l.bias));
                 let y = b.node("Gemm", &[&input, &wn, &bn], vec![attr_int("transB", 1)], "gemm");
@@ -276,9 +339,74 @@ pub fn encode(model: &pb::ModelProto) -> Vec<u8> {
     model.encode_to_vec()
 }
 
+/// Metadata of an effnet-lite0 test model with `classes` outputs, the last one "no pet".
+#[cfg(test)]
+pub(crate) fn test_metadata(size: u32, classes: usize) -> ModelMetadata {
+    let mut labels: Vec<String> = (0..classes - 1).map(|i| format!("breed{i}")).collect();
+    labels.push(petcam::labels::NO_PET.into());
+    ModelMetadata {
+        format_version: petcam::metadata::FORMAT_VERSION,
+        name: "t".into(),
+        architecture: "effnet-lite0".into(),
+        precision: "f32".into(),
+        labels,
+        input_size: size,
+        input_format: "NCHW RGB f32 0..1".into(),
+        normalisation: (0.5, 0.5),
+        temperature: 1.0,
+        pet_threshold: 0.5,
+        confidence_threshold: 0.3,
+        training: serde_json::Value::Null,
+        metrics: serde_json::Value::Null,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{arch, init, net::Net};
+    use petcam::classifier::{Classifier, TractClassifier};
+
+    /// The pointwise int8 form: every 1x1 convolution of EfficientNet-Lite0 becomes a
+    /// `QLinearConv` (no f32 1x1 `Conv` is left), tract loads and runs it, the file is smaller,
+    /// and its logits follow the f32 file's on pictures like the calibration ones.
+    #[test]
+    fn pointwise_int8_runs_every_1x1_convolution_as_qlinearconv() {
+        let size = 32;
+        let a = arch::effnet_lite0(size, 5, 0.0);
+        let w = init::random(&a, 5);
+        let device = burn::tensor::Device::flex();
+        let net = Net::new(&a, &w, &device);
+        let pictures: Vec<image::RgbImage> =
+            (0..4u32).map(|k| image::RgbImage::from_fn(size as u32, size as u32, |x, y| image::Rgb([(x * 7 + k * 40) as u8, (y * 5 + k * 20) as u8, ((x + y) * 3) as u8]))).collect();
+        let refs: Vec<&image::RgbImage> = pictures.iter().collect();
+        let range = |(min, max)| Range { min, max };
+        let ranges: Vec<LayerRange> =
+            net.activation_ranges(crate::train::batch_tensor(&refs, size as u32, &device)).into_iter().map(|[i, o]| LayerRange { input: range(i), output: range(o) }).collect();
+        assert_eq!(ranges.len(), w.layers.len());
+        assert!(ranges.iter().all(|r| r.input.min <= r.input.max && r.output.min <= r.output.max));
+
+        let meta = test_metadata(size as u32, 5);
+        let f32_model = build(&a, &w, &meta, None);
+        let q = build_with(&a, &w, &meta, Some(&ranges), ActQuant::Pointwise);
+        let nodes = &q.graph.as_ref().unwrap().node;
+        let pointwise = a.nodes.iter().filter(|n| matches!(n, Node::Conv(c) if c.kernel == 1 && c.groups == 1)).count();
+        assert_eq!(nodes.iter().filter(|n| n.op_type == "QLinearConv").count(), pointwise);
+        let kernel = |n: &pb::NodeProto| n.attribute.iter().find(|x| x.name == "kernel_shape").map(|x| x.ints.clone());
+        assert!(!nodes.iter().any(|n| n.op_type == "Conv" && kernel(n) == Some(vec![1, 1])), "an f32 1x1 Conv is left");
+        let (f32_bytes, q_bytes) = (encode(&f32_model), encode(&q));
+        assert!(q_bytes.len() * 3 < f32_bytes.len(), "int8 file {} bytes, f32 {}", q_bytes.len(), f32_bytes.len());
+
+        let c32 = TractClassifier::from_bytes(&f32_bytes, std::path::Path::new("t-f32.onnx")).unwrap();
+        let c8 = TractClassifier::from_bytes(&q_bytes, std::path::Path::new("t-int8.onnx")).unwrap();
+        for p in &pictures {
+            let input = petcam::pipeline::Preprocessor::new(size as u32).prepare(p, &mut Default::default()).1.to_vec();
+            let (z32, z8) = (c32.logits(&input).unwrap(), c8.logits(&input).unwrap());
+            let spread = z32.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = z32.iter().zip(&z8).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff < 0.1 * spread.max(1.0), "int8 logits {z8:?} drift from f32 {z32:?}");
+        }
+    }
 
     #[test]
     fn per_channel_quantisation_round_trips_within_half_a_step() {

@@ -1,6 +1,6 @@
 //! Calibration, test figures, ONNX export and the tract cross-check, as one step.
 
-use super::onnx::{self, Range};
+use super::onnx::{self, LayerRange, Range};
 use crate::data::{Split, NO_PET_LABEL};
 use crate::images::Loaded;
 use crate::metrics::{self, breed_report, BreedReport};
@@ -145,7 +145,13 @@ fn metrics_json(f: &VariantFigures) -> serde_json::Value {
 }
 
 pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
-    let (arch, w) = store::load(&args.weights)?;
+    // A checkpoint from `train`, or an exported f32 model (the shipped one, re-exported as int8).
+    let (arch, w) = if args.weights.extension().is_some_and(|e| e == "onnx") {
+        let (arch, w, _) = crate::model::import::from_onnx(&args.weights, 0.0)?;
+        (arch, w)
+    } else {
+        store::load(&args.weights)?
+    };
     let device = Device::flex();
     let net = Net::new(&arch, &w, &device);
     let size = arch.input_size as u32;
@@ -242,16 +248,19 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                 bail!("no training images to calibrate int8 activations");
             }
             // Range of every Conv/Gemm input over the calibration set (min/max, as ORT's MinMax).
-            let mut ranges: Vec<Range> = vec![];
+            let mut ranges: Vec<LayerRange> = vec![];
             for chunk in calib.chunks(32) {
                 let refs: Vec<&image::RgbImage> = chunk.iter().collect();
-                let r = net.input_ranges(train::batch_tensor(&refs, size, &device));
+                let r = net.activation_ranges(train::batch_tensor(&refs, size, &device));
                 if ranges.is_empty() {
-                    ranges = r.iter().map(|_| Range { min: f32::MAX, max: f32::MIN }).collect();
+                    let empty = Range { min: f32::MAX, max: f32::MIN };
+                    ranges = r.iter().map(|_| LayerRange { input: empty, output: empty }).collect();
                 }
-                for (acc, (lo, hi)) in ranges.iter_mut().zip(r) {
-                    acc.min = acc.min.min(lo);
-                    acc.max = acc.max.max(hi);
+                for (acc, [input, output]) in ranges.iter_mut().zip(r) {
+                    for (a, (lo, hi)) in [(&mut acc.input, input), (&mut acc.output, output)] {
+                        a.min = a.min.min(lo);
+                        a.max = a.max.max(hi);
+                    }
                 }
             }
             meta.name = format!("{}-int8", args.name);

@@ -68,43 +68,24 @@ mod tests {
     use crate::export::onnx;
     use crate::model::init;
 
-    fn meta(size: u32, classes: usize) -> ModelMetadata {
-        let mut labels: Vec<String> = (0..classes - 1).map(|i| format!("breed{i}")).collect();
-        labels.push(petcam::labels::NO_PET.into());
-        ModelMetadata {
-            format_version: petcam::metadata::FORMAT_VERSION,
-            name: "t".into(),
-            architecture: "effnet-lite0".into(),
-            precision: "f32".into(),
-            labels,
-            input_size: size,
-            input_format: "NCHW RGB f32 0..1".into(),
-            normalisation: (0.5, 0.5),
-            temperature: 1.0,
-            pet_threshold: 0.5,
-            confidence_threshold: 0.3,
-            training: serde_json::Value::Null,
-            metrics: serde_json::Value::Null,
-        }
-    }
-
     #[test]
     fn exported_weights_come_back_exactly() {
         let arch = arch::effnet_lite0(32, 5, 0.2);
         let w = init::random(&arch, 7);
-        let bytes = onnx::encode(&onnx::build(&arch, &w, &meta(32, 5), None));
+        let bytes = onnx::encode(&onnx::build(&arch, &w, &onnx::test_metadata(32, 5), None));
         let p = std::env::temp_dir().join(format!("petcam-import-{}.onnx", std::process::id()));
         std::fs::write(&p, &bytes).unwrap();
         let (a2, w2, labels) = from_onnx(&p, 0.2).unwrap();
         assert_eq!(a2, arch);
         assert_eq!(w2, w);
-        assert_eq!(labels, meta(32, 5).labels);
+        assert_eq!(labels, onnx::test_metadata(32, 5).labels);
 
         // A truncated file and an int8 file are refused with the file's name.
         std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
         assert!(from_onnx(&p, 0.2).unwrap_err().to_string().contains(&p.display().to_string()));
-        let ranges = vec![onnx::Range { min: 0.0, max: 6.0 }; w.layers.len()];
-        std::fs::write(&p, onnx::encode(&onnx::build(&arch, &w, &meta(32, 5), Some(&ranges)))).unwrap();
+        let r = onnx::Range { min: 0.0, max: 6.0 };
+        let ranges = vec![onnx::LayerRange { input: r, output: r }; w.layers.len()];
+        std::fs::write(&p, onnx::encode(&onnx::build(&arch, &w, &onnx::test_metadata(32, 5), Some(&ranges)))).unwrap();
         let err = from_onnx(&p, 0.2).unwrap_err().to_string();
         assert!(err.contains("not f32"), "{err}");
         std::fs::remove_file(&p).ok();

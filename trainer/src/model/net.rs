@@ -43,6 +43,11 @@ fn act2(x: Tensor<2>, a: Act) -> Tensor<2> {
     }
 }
 
+/// (min, max) of a tensor's values.
+fn extent<const D: usize>(t: &Tensor<D>) -> (f32, f32) {
+    (t.clone().min().into_scalar::<f32>(), t.clone().max().into_scalar::<f32>())
+}
+
 impl Net {
     pub fn new(arch: &Arch, w: &Weights, device: &Device) -> Net {
         arch.check(w).expect("weights match architecture");
@@ -106,9 +111,10 @@ impl Net {
         self.forward_range(X::Map(input), 0, self.arch.nodes.len(), train, frozen_until, None)
     }
 
-    /// Inference that also records the (min, max) of the input of every Conv/Dense layer, in
-    /// layer order: the activation ranges int8 quantisation needs.
-    pub fn input_ranges(&self, input: Tensor<4>) -> Vec<(f32, f32)> {
+    /// Inference that also records the (min, max) of the input and of the output (after its
+    /// activation) of every Conv/Dense layer, in layer order: the activation ranges int8
+    /// quantisation needs.
+    pub fn activation_ranges(&self, input: Tensor<4>) -> Vec<[(f32, f32); 2]> {
         let mut r = vec![];
         self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut r));
         r
@@ -125,7 +131,7 @@ impl Net {
         self.forward_range(X::Vec(features.autodiff()), a.head_start, a.nodes.len(), train, 0, None)
     }
 
-    fn forward_range(&self, mut x: X, from: usize, to: usize, train: bool, frozen_until: usize, mut ranges: Option<&mut Vec<(f32, f32)>>) -> Tensor<2> {
+    fn forward_range(&self, mut x: X, from: usize, to: usize, train: bool, frozen_until: usize, mut ranges: Option<&mut Vec<[(f32, f32); 2]>>) -> Tensor<2> {
         let arch = &self.arch;
         let mut saved: Vec<Tensor<4>> = vec![];
         let mut c = arch.nodes[..from].iter().filter(|n| matches!(n, Node::Conv(_))).count();
@@ -149,14 +155,16 @@ impl Net {
             x = match (node, x) {
                 (Node::Affine { scale, shift }, X::Map(t)) => X::Map(t.mul_scalar(*scale).add_scalar(*shift)),
                 (Node::Conv(s), X::Map(t)) => {
-                    if let Some(r) = ranges.as_deref_mut() {
-                        r.push((t.clone().min().into_scalar::<f32>(), t.clone().max().into_scalar::<f32>()));
-                    }
+                    let input = ranges.is_some().then(|| extent(&t));
                     let w = if frozen { self.conv_w[c].val().inner() } else { self.conv_w[c].val() };
                     let b = p1(&self.conv_b[c]);
                     c += 1;
                     let opts = ConvOptions::new_with_padding([s.stride; 2], [(s.pad[0], s.pad[2]), (s.pad[1], s.pad[3])], [1, 1], s.groups);
-                    X::Map(act4(conv2d(t, w, Some(b), opts), s.act))
+                    let y = act4(conv2d(t, w, Some(b), opts), s.act);
+                    if let (Some(r), Some(input)) = (ranges.as_deref_mut(), input) {
+                        r.push([input, extent(&y)]);
+                    }
+                    X::Map(y)
                 }
                 (Node::Save, X::Map(t)) => {
                     saved.push(t.clone());
@@ -179,14 +187,15 @@ impl Net {
                 }
                 (Node::Dropout(_), x) => x,
                 (Node::Dense { act, .. }, X::Vec(t)) => {
-                    if let Some(r) = ranges.as_deref_mut() {
-                        r.push((t.clone().min().into_scalar::<f32>(), t.clone().max().into_scalar::<f32>()));
-                    }
+                    let input = ranges.is_some().then(|| extent(&t));
                     let w = if frozen { self.dense_w[d].val().inner() } else { self.dense_w[d].val() };
                     let b = p1(&self.dense_b[d]);
                     d += 1;
-                    let y = t.matmul(w.transpose()) + b.unsqueeze::<2>();
-                    X::Vec(act2(y, *act))
+                    let y = act2(t.matmul(w.transpose()) + b.unsqueeze::<2>(), *act);
+                    if let (Some(r), Some(input)) = (ranges.as_deref_mut(), input) {
+                        r.push([input, extent(&y)]);
+                    }
+                    X::Vec(y)
                 }
                 (n, _) => panic!("node {i} ({n:?}) got a tensor of the wrong rank"),
             };
