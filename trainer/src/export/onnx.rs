@@ -365,7 +365,7 @@ pub(crate) fn test_metadata(size: u32, classes: usize) -> ModelMetadata {
 mod tests {
     use super::*;
     use crate::model::{arch, init, net::Net};
-    use petcam::classifier::{Classifier, TractClassifier};
+    use petcam::classifier::TractClassifier;
 
     /// The pointwise int8 form: every 1x1 convolution of EfficientNet-Lite0 becomes a
     /// `QLinearConv` (no f32 1x1 `Conv` is left), tract loads and runs it, the file is smaller,
