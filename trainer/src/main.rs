@@ -80,7 +80,7 @@ enum Cmd {
         #[arg(long)]
         skip_int8: bool,
         /// Which activations the int8 model quantises (`pointwise`: the 1x1 convolutions run in
-        /// integer arithmetic, the form the app ships; `all`/`relu`: QDQ pairs, which tract runs in f32).
+        /// integer arithmetic; `all`/`relu`: QDQ pairs, which tract runs in f32).
         #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Pointwise)]
         int8_activations: petcam_trainer::export::onnx::ActQuant,
         /// Free text stored in the model's metadata as the training command line.

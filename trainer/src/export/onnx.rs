@@ -224,8 +224,8 @@ pub enum ActQuant {
     /// Only Conv inputs that come out of a ReLU/ReLU6 (uint8, zero point 0); the signed linear
     /// bottlenecks stay f32.
     Relu,
-    /// Every 1x1 convolution as a `QLinearConv` (integer arithmetic in tract), the rest f32:
-    /// the form the app ships.
+    /// Every 1x1 convolution as a `QLinearConv` (integer arithmetic in tract), the rest f32
+    /// (not shipped yet: docs/PERFORMANCE.md).
     Pointwise,
 }
 

@@ -247,7 +247,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             if calib.is_empty() {
                 bail!("no training images to calibrate int8 activations");
             }
-            // Range of every Conv/Gemm input over the calibration set (min/max, as ORT's MinMax).
+            // Range of every Conv/Gemm input and output over the calibration set (min/max, as ORT's MinMax).
             let mut ranges: Vec<LayerRange> = vec![];
             for chunk in calib.chunks(32) {
                 let refs: Vec<&image::RgbImage> = chunk.iter().collect();
