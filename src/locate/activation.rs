@@ -6,8 +6,9 @@
 //! (224 x 168 by default for a 4:3 frame: a 7 x 5 map, one cell per 91 camera pixels), reads every
 //! cell's pet log-odds (`logsumexp(breed logits) - no-pet logit`), and frames the square around
 //! the cells within `spread` log-odds of the best one, with a margin. The wide pass costs about 4
-//! inferences of the 96 px classifier, so it runs every `every` frames and the box in between is
-//! the last one, smoothed; with no pet-like cell the locator answers the centre square, as before.
+//! inferences of the 96 px classifier, so it runs every `every` frames and the box in between
+//! follows the pet's last speed ([`Track`]); with no pet-like cell the locator answers the centre
+//! square, as before.
 //!
 //! A model may also carry a **locator head** (`petcam-trainer locator-head`): a 1x1 convolution on
 //! the same feature map, trained on simulated camera frames to say how much of each cell the pet
@@ -22,6 +23,7 @@
 //! points of camera top-1 and 256 px cost 30% more for no gain; mirroring the view past its edges,
 //! a relative cut, a contrast test and a wider margin did not help.
 
+use super::track::Track;
 use super::{CentreCrop, Locate};
 use crate::preprocess::Rect;
 use image::RgbImage;
@@ -107,7 +109,8 @@ pub struct ActivationLocator {
     /// class-activation map.
     head: Option<Head>,
     frame: usize,
-    current: Option<[f32; 3]>,
+    /// Where the pet is between searches.
+    track: Track,
 }
 
 fn tensor_f32(t: &pb::TensorProto) -> Vec<f32> {
@@ -152,7 +155,20 @@ impl ActivationLocator {
         let proto = std::sync::Arc::new(proto);
         let view = padded((cfg.view_width as usize, cfg.view_width as usize * 3 / 4), cfg.mirror);
         let plan = Self::plan(&proto, &feature, view).map_err(|e| err(format!("{e:#}")))?;
-        Ok(ActivationLocator { cfg, plan, view, frame_view: (cfg.view_width as usize, cfg.view_width as usize * 3 / 4), proto, feature, weights, bias, no_pet, head, frame: 0, current: None })
+        Ok(ActivationLocator {
+            cfg,
+            plan,
+            view,
+            frame_view: (cfg.view_width as usize, cfg.view_width as usize * 3 / 4),
+            proto,
+            feature,
+            weights,
+            bias,
+            no_pet,
+            head,
+            frame: 0,
+            track: Track::default(),
+        })
     }
 
     /// The backbone up to `feature`, for a `view` (width, height) input.
@@ -469,14 +485,12 @@ impl Locate for ActivationLocator {
                     None
                 }
             };
-            self.current = match (self.current, target) {
-                // A pet that moved a little: follow it halfway; one that jumped: go there.
-                (Some(c), Some(t)) if (c[0] - t[0]).abs().max((c[1] - t[1]).abs()) < 0.5 * c[2].max(t[2]) => Some([0.5 * (c[0] + t[0]), 0.5 * (c[1] + t[1]), 0.5 * (c[2] + t[2])]),
-                (_, t) => t,
-            };
+            self.track.correct(target);
         }
         self.frame += 1;
-        match self.current {
+        let square = self.track.square();
+        self.track.advance(w, h);
+        match square {
             Some(sq) => square_in_frame(sq, w, h),
             None => CentreCrop.locate(rgb),
         }
@@ -488,7 +502,7 @@ impl Locate for ActivationLocator {
 
     fn reset(&mut self) {
         self.frame = 0;
-        self.current = None;
+        self.track.reset();
     }
 }
 

@@ -8,9 +8,11 @@
 //!
 //! [`CentreCrop`], the largest square in the middle of the frame, is the first implementation and
 //! the fallback of every later one. [`activation::ActivationLocator`] finds the pet with the
-//! classifier's class-activation map over the whole frame.
+//! classifier's class-activation map over the whole frame (or the model's locator head);
+//! [`track::Track`] carries its square, at the pet's last speed, between searches.
 
 pub mod activation;
+pub mod track;
 
 use crate::preprocess::Rect;
 use image::RgbImage;

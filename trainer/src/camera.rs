@@ -31,6 +31,9 @@ pub struct Judged {
     pub camera: Verdict,
     /// Share of the classified region covered by the subject (camera frames).
     pub region_on_subject: f32,
+    /// The locate stage framed something other than the frame's centre square (its fallback when
+    /// nothing looks like a pet) in the camera frame.
+    pub located: bool,
 }
 
 /// What the pipeline said of one picture.
@@ -127,8 +130,9 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let ix = (r.x + r.width).min(footprint.x + footprint.width).saturating_sub(r.x.max(footprint.x));
                 let iy = (r.y + r.height).min(footprint.y + footprint.height).saturating_sub(r.y.max(footprint.y));
                 let region_on_subject = (ix * iy) as f32 / (r.width * r.height).max(1) as f32;
+                let located = r != petcam::preprocess::Rect::centre_square(640, 480);
                 pb.inc(1);
-                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject })
+                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, located })
             },
         )
         .collect();
@@ -174,6 +178,11 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
     let mean = on_pet.iter().sum::<f32>() / on_pet.len().max(1) as f32;
     let mostly = on_pet.iter().filter(|&&v| v >= 0.5).count() as f32 / on_pet.len().max(1) as f32;
     out += &format!("classified region on the pet (camera frames): mean {:.0}% of the region, at least half for {}\n", 100.0 * mean, pct(mostly));
+    let fell_back = |of: &dyn Fn(&Judged) -> bool| share(&|j| !j.located, of);
+    let ((fp, np), (fn_, nn)) = (fell_back(&|j| j.label != NO_PET_LABEL), fell_back(&|j| j.label == NO_PET_LABEL));
+    out += &format!("camera frames the locate stage found nothing in (centre square): pets {fp} of {np}, pet-free {fn_} of {nn}\n");
+    let (p, f, a) = shares_at_located(items, pet_threshold);
+    out += &format!("  if those were called no pet: pets given a breed {}, false breeds {}, on other animals {}\n", pct(p), pct(f), pct(a));
     out += "pet thresholds on these camera frames (tune on --split val; `export --pet-threshold`):\n";
     for max_false in [0.02, 0.05] {
         let t = threshold_for_false_breeds(items, max_false);
@@ -191,6 +200,15 @@ pub fn shares_at(items: &[Judged], t: f32) -> (f32, f32, f32) {
     let share = |of: &dyn Fn(&Judged) -> bool| {
         let n = items.iter().filter(|j| of(j)).count();
         items.iter().filter(|j| of(j) && j.camera.pet_score >= t).count() as f32 / n.max(1) as f32
+    };
+    (share(&|j| j.label != NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal)))
+}
+
+/// [`shares_at`], counting camera frames in which the locate stage found nothing as no pet.
+pub fn shares_at_located(items: &[Judged], t: f32) -> (f32, f32, f32) {
+    let share = |of: &dyn Fn(&Judged) -> bool| {
+        let n = items.iter().filter(|j| of(j)).count();
+        items.iter().filter(|j| of(j) && j.located && j.camera.pet_score >= t).count() as f32 / n.max(1) as f32
     };
     (share(&|j| j.label != NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal)))
 }
@@ -213,7 +231,7 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0 }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, located: true }
     }
 
     #[test]
@@ -250,5 +268,12 @@ mod tests {
         assert_eq!(shares_at(&items, t).0, 1.0);
         assert_eq!(shares_at(&items, threshold_for_pets(&items, 0.5)).0, 0.5);
         assert!(shares_at(&items, threshold_for_false_breeds(&items, 0.0)).1 == 0.0);
+        // Frames the locate stage found nothing in count as no pet: the two highest pet-free
+        // frames and the lowest pet drop out.
+        for i in [8, 9, 10] {
+            items[i].located = false;
+        }
+        assert_eq!(shares_at_located(&items, 0.5), (0.9, 0.3, 0.3));
+        assert!(report(&items, 0.5).contains("pets 1 of 10, pet-free 2 of 10"));
     }
 }
