@@ -215,9 +215,7 @@ fn train_export_reload_agree() {
     assert!(count(&text).is_some(), "{text}");
 
     // The int8 formulation loads in tract and stays close to f32 on this picture.
-    let range = |(min, max)| onnx::Range { min, max };
-    let ranges: Vec<onnx::LayerRange> =
-        net.activation_ranges(train::batch_tensor(&[&pic.image], size, &device)).into_iter().map(|[i, o]| onnx::LayerRange { input: range(i), output: range(o) }).collect();
+    let ranges: Vec<onnx::LayerRange> = net.activation_ranges(train::batch_tensor(&[&pic.image], size, &device)).into_iter().map(onnx::LayerRange::from_pairs).collect();
     let meta = c.metadata().clone();
     let bytes = onnx::encode(&onnx::build(&a, &w, &meta, Some(&ranges)));
     let c8 = TractClassifier::from_bytes(&bytes, Path::new("tiny-int8.onnx")).unwrap();

@@ -30,6 +30,24 @@ pub struct LayerRange {
     pub output: Range,
 }
 
+impl LayerRange {
+    /// Nothing seen yet: [`LayerRange::widen`] starts from here.
+    pub const EMPTY: LayerRange = LayerRange { input: Range { min: f32::MAX, max: f32::MIN }, output: Range { min: f32::MAX, max: f32::MIN } };
+
+    /// From `Net::activation_ranges`' `[(min, max) of the input, (min, max) of the output]`.
+    pub fn from_pairs([input, output]: [(f32, f32); 2]) -> LayerRange {
+        LayerRange { input: Range { min: input.0, max: input.1 }, output: Range { min: output.0, max: output.1 } }
+    }
+
+    /// Grows this range to hold `other` too (calibration over several batches).
+    pub fn widen(&mut self, other: LayerRange) {
+        for (a, b) in [(&mut self.input, other.input), (&mut self.output, other.output)] {
+            a.min = a.min.min(b.min);
+            a.max = a.max.max(b.max);
+        }
+    }
+}
+
 impl Range {
     /// Quantisation of this range with zero point 0: uint8 when it holds no negative value,
     /// else symmetric int8. (scale, unsigned).
@@ -145,9 +163,9 @@ impl Builder {
     fn qlinear_pointwise(&mut self, x: &str, shape: &[usize], w: &[f32], bias: &[f32], r: LayerRange, act: Act) -> String {
         let (xs, xz) = self.quant_params(r.input);
         let xq = self.node("QuantizeLinear", &[x, &xs, &xz], vec![], "q");
-        let m = w.iter().fold(0f32, |a, v| a.max(v.abs()));
-        let w_scale = if m > 0.0 { m / 127.0 } else { 1.0 };
-        let q: Vec<i8> = w.iter().map(|v| (v / w_scale).round().clamp(-127.0, 127.0) as i8).collect();
+        // One scale for the whole tensor, so that tract fuses the requantisation.
+        let (q, scales) = quantize_per_channel(w, 1);
+        let w_scale = scales[0];
         let wn = self.fresh("conv_w_q");
         self.inits.push(i8_tensor(&wn, shape, &q));
         let ws = self.scalar("conv_w_scale", w_scale);
@@ -215,7 +233,6 @@ pub fn quantize_per_channel(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f32>) {
     (q, scales)
 }
 
-/// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
 /// How much of the graph's activations the int8 variant quantises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ActQuant {
@@ -229,6 +246,7 @@ pub enum ActQuant {
     Pointwise,
 }
 
+/// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
 pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>) -> pb::ModelProto {
     build_with(arch, w, meta, ranges, ActQuant::All)
 }
@@ -380,9 +398,7 @@ mod tests {
         let pictures: Vec<image::RgbImage> =
             (0..4u32).map(|k| image::RgbImage::from_fn(size as u32, size as u32, |x, y| image::Rgb([(x * 7 + k * 40) as u8, (y * 5 + k * 20) as u8, ((x + y) * 3) as u8]))).collect();
         let refs: Vec<&image::RgbImage> = pictures.iter().collect();
-        let range = |(min, max)| Range { min, max };
-        let ranges: Vec<LayerRange> =
-            net.activation_ranges(crate::train::batch_tensor(&refs, size as u32, &device)).into_iter().map(|[i, o]| LayerRange { input: range(i), output: range(o) }).collect();
+        let ranges: Vec<LayerRange> = net.activation_ranges(crate::train::batch_tensor(&refs, size as u32, &device)).into_iter().map(LayerRange::from_pairs).collect();
         assert_eq!(ranges.len(), w.layers.len());
         assert!(ranges.iter().all(|r| r.input.min <= r.input.max && r.output.min <= r.output.max));
 

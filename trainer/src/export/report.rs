@@ -1,6 +1,6 @@
 //! Calibration, test figures, ONNX export and the tract cross-check, as one step.
 
-use super::onnx::{self, LayerRange, Range};
+use super::onnx::{self, LayerRange};
 use crate::data::{Split, NO_PET_LABEL};
 use crate::images::Loaded;
 use crate::metrics::{self, breed_report, BreedReport};
@@ -252,15 +252,9 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             for chunk in calib.chunks(32) {
                 let refs: Vec<&image::RgbImage> = chunk.iter().collect();
                 let r = net.activation_ranges(train::batch_tensor(&refs, size, &device));
-                if ranges.is_empty() {
-                    let empty = Range { min: f32::MAX, max: f32::MIN };
-                    ranges = r.iter().map(|_| LayerRange { input: empty, output: empty }).collect();
-                }
-                for (acc, [input, output]) in ranges.iter_mut().zip(r) {
-                    for (a, (lo, hi)) in [(&mut acc.input, input), (&mut acc.output, output)] {
-                        a.min = a.min.min(lo);
-                        a.max = a.max.max(hi);
-                    }
+                ranges.resize(r.len(), LayerRange::EMPTY);
+                for (acc, seen) in ranges.iter_mut().zip(r) {
+                    acc.widen(LayerRange::from_pairs(seen));
                 }
             }
             meta.name = format!("{}-int8", args.name);
