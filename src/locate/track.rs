@@ -3,19 +3,23 @@
 //! A locator that searches the whole frame only every few frames must say where the pet is in
 //! between. Holding the last square leaves a walking pet behind: at 19 px a frame and a search
 //! every 6 frames, a pet walks 114 px, more than half its square. [`Track`] keeps a centre and a
-//! velocity; each search corrects both by a share of the miss (`alpha` for the position, `beta`
-//! for the velocity), and each frame between searches moves the square by the velocity. A still
-//! pet keeps a near-still square (noise in the searches changes the velocity by `beta` of it,
-//! spread over the frames between searches). A search further than half the square from where
-//! the track expected it, but within one and a half squares, is the same pet moving faster than
-//! the track thought: the square goes there and the whole miss becomes its new speed. Further
-//! still is a jump, taken where the search found it, at rest.
+//! velocity. A search near where the track expected the pet (within a quarter of the square) is
+//! noise or a slow walk: it corrects both by a share of the miss (`alpha` for the position,
+//! `beta` for the velocity), so a still pet keeps a near-still square. A search further off, but
+//! within one and a half squares, is the same pet moving faster than the track thought: the
+//! square goes there and takes the speed between the last two searches. Further still is a jump,
+//! taken where the search found it, at rest. Each frame between searches moves the square by the
+//! velocity.
 
-/// A square `[cx, cy, side]` in frame pixels and its centre's velocity in pixels per frame.
+/// Misses (in squares) up to this are corrected by a share; beyond it the square goes to the pet.
+const NEAR: f32 = 0.25;
+/// Misses beyond this many squares are jumps (another place, or another pet).
+const JUMP: f32 = 1.5;
 /// Fastest the square follows, in sides per frame (a pet crossing a 640 px frame in 1.5 s at
 /// 15 fps with a 200 px square moves 0.14 sides a frame).
 const MAX_SPEED: f32 = 0.2;
 
+/// A square `[cx, cy, side]` in frame pixels and its centre's velocity in pixels per frame.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Track {
     /// Share of a search's miss the square's centre and side move by.
@@ -24,6 +28,8 @@ pub struct Track {
     pub beta: f32,
     square: Option<[f32; 3]>,
     velocity: [f32; 2],
+    /// Where the last search found the pet, and how many frames ago.
+    found: Option<[f32; 3]>,
     since: usize,
 }
 
@@ -37,7 +43,7 @@ impl Default for Track {
 
 impl Track {
     pub fn new(alpha: f32, beta: f32) -> Track {
-        Track { alpha, beta, square: None, velocity: [0.0; 2], since: 0 }
+        Track { alpha, beta, square: None, velocity: [0.0; 2], found: None, since: 0 }
     }
 
     /// The square for the current frame, if a pet is being followed.
@@ -53,8 +59,9 @@ impl Track {
     /// Takes a search's answer for the current frame: `None` (no pet) drops the track.
     pub fn correct(&mut self, found: Option<[f32; 3]>) {
         let steps = self.since.max(1) as f32;
+        let last = std::mem::replace(&mut self.found, found);
         self.since = 0;
-        let (Some(p), Some(t)) = (self.square, found) else {
+        let (Some(p), Some(t), Some(last)) = (self.square, found, last) else {
             self.square = found;
             self.velocity = [0.0; 2];
             return;
@@ -63,17 +70,13 @@ impl Track {
         let miss = [t[0] - p[0], t[1] - p[1], t[2] - p[2]];
         let far = miss[0].abs().max(miss[1].abs());
         let cap = MAX_SPEED * side;
-        if far < 0.5 * side {
-            // Near where it was expected: a share of the miss, so noise does not shake the square.
+        if far < NEAR * side {
             self.velocity = [0, 1].map(|i| (self.velocity[i] + self.beta * miss[i] / steps).clamp(-cap, cap));
             self.square = Some([p[0] + self.alpha * miss[0], p[1] + self.alpha * miss[1], p[2] + self.alpha * miss[2]]);
-        } else if far < 1.5 * side {
-            // Further than noise but within reach of a walk: the same pet, faster than the
-            // track thought. Go there and take the whole miss as the new speed.
-            self.velocity = [0, 1].map(|i| (self.velocity[i] + miss[i] / steps).clamp(-cap, cap));
+        } else if far < JUMP * side {
+            self.velocity = [0, 1].map(|i| ((t[i] - last[i]) / steps).clamp(-cap, cap));
             self.square = Some(t);
         } else {
-            // A jump: another place (or another pet), at rest.
             self.velocity = [0.0; 2];
             self.square = Some(t);
         }
