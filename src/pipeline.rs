@@ -125,6 +125,11 @@ impl Preprocessor {
         self.locator.reset();
     }
 
+    /// The locate stage's word on the last frame: [`Locate::saw_pet`].
+    pub fn saw_pet(&self) -> Option<bool> {
+        self.locator.saw_pet()
+    }
+
     /// Frame bytes to RGB.
     pub fn convert(&self, frame: &Frame, times: &mut StageTimes) -> Result<RgbImage, FrameError> {
         times.time(Stage::Convert, || frame::to_rgb(frame))
@@ -174,6 +179,9 @@ pub struct Analysis {
     /// The square region of `rgb` that was classified.
     pub region: Rect,
     pub scores: Scores,
+    /// The locate stage found a pet in the frame (`Some(false)`: nothing pet-like, and the
+    /// scores' pet score was set to 0); `None` when it cannot tell.
+    pub saw_pet: Option<bool>,
 }
 
 /// Why a frame gave no scores. Both variants' messages say what went wrong; the frame's source is
@@ -229,11 +237,21 @@ impl<C: Classifier> Pipeline<C> {
     }
 
     /// An RGB picture (a still image, or a converted frame) -> locate -> preprocess -> classify.
+    /// When the locate stage found nothing pet-like in the picture ([`Locate::saw_pet`]), the
+    /// pet score is 0.
     pub fn analyse(&mut self, rgb: RgbImage, times: &mut StageTimes) -> Result<Analysis, C::Error> {
         let (region, input) = self.pre.prepare(&rgb, times);
         let classifier = &mut self.classifier;
-        let scores = times.time(Stage::Classify, || classifier.classify(input))?;
-        Ok(Analysis { rgb, region, scores })
+        let mut scores = times.time(Stage::Classify, || classifier.classify(input))?;
+        let saw_pet = self.pre.saw_pet();
+        if saw_pet == Some(false) {
+            // Nothing in the frame looked like a pet to the locate stage: the classifier saw
+            // only the fallback square, and a pet-like patch there is not a pet in view
+            // (models/MODEL_CARD.md, "Version 3 on camera frames": fewer pet-free frames given
+            // a breed, no fewer pets).
+            scores.pet_score = 0.0;
+        }
+        Ok(Analysis { rgb, region, scores, saw_pet })
     }
 
     /// Classifies `region` of `rgb`, bypassing the locate stage (studies of the locator).
@@ -241,7 +259,7 @@ impl<C: Classifier> Pipeline<C> {
         let input = self.pre.prepare_region(&rgb, region, times);
         let classifier = &mut self.classifier;
         let scores = times.time(Stage::Classify, || classifier.classify(input))?;
-        Ok(Analysis { rgb, region, scores })
+        Ok(Analysis { rgb, region, scores, saw_pet: None })
     }
 }
 
@@ -283,5 +301,31 @@ mod tests {
         assert_eq!(region, Rect { x: 8, y: 0, width: 48, height: 48 });
         assert_eq!(input.len(), 3 * 16 * 16);
         assert!(input.iter().all(|v| *v < 0.01), "the red bands outside the centre square are cut");
+    }
+
+    /// A locate stage that frames the centre square and says it saw no pet there.
+    struct SawNothing;
+    impl Locate for SawNothing {
+        fn locate(&mut self, rgb: &RgbImage) -> Rect {
+            CentreCrop.locate(rgb)
+        }
+        fn name(&self) -> &'static str {
+            "saw-nothing"
+        }
+        fn saw_pet(&self) -> Option<bool> {
+            Some(false)
+        }
+    }
+
+    #[test]
+    fn a_frame_the_locate_stage_saw_no_pet_in_scores_no_pet() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let model = || crate::classifier::TractClassifier::load(&root.join("models").join(crate::config::DEFAULT_MODEL_FILE)).unwrap();
+        let cat = image::open(root.join("demo/images/chelsea.png")).unwrap().to_rgb8();
+        let plain = Pipeline::new(model()).analyse(cat.clone(), &mut StageTimes::default()).unwrap();
+        assert!(plain.scores.pet_score > 0.9 && plain.saw_pet.is_none(), "{:?}", plain.scores.pet_score);
+        let vetoed = Pipeline::new(model()).with_locator(Box::new(SawNothing)).analyse(cat, &mut StageTimes::default()).unwrap();
+        assert_eq!((vetoed.scores.pet_score, vetoed.saw_pet), (0.0, Some(false)));
+        assert_eq!(vetoed.scores.probs, plain.scores.probs, "the breed probabilities stay the classifier's");
     }
 }

@@ -69,6 +69,9 @@ pub struct ActivationConfig {
     /// With the locator head: cells below this probability count as empty, and the rest as
     /// covered by `(p - floor) / (1 - floor)`.
     pub floor: f32,
+    /// Say so when nothing in the frame looked like a pet ([`Locate::saw_pet`]), so that the
+    /// pipeline answers "no pet" for it whatever the fallback square looks like.
+    pub veto: bool,
 }
 
 impl Default for ActivationConfig {
@@ -87,6 +90,7 @@ impl Default for ActivationConfig {
             scale: 1.0,
             floor: 0.3,
             trim: 0.5,
+            veto: true,
         }
     }
 }
@@ -111,6 +115,8 @@ pub struct ActivationLocator {
     frame: usize,
     /// Where the pet is between searches.
     track: Track,
+    /// The last frame's square framed a pet the search found.
+    saw: bool,
 }
 
 fn tensor_f32(t: &pb::TensorProto) -> Vec<f32> {
@@ -168,6 +174,7 @@ impl ActivationLocator {
             head,
             frame: 0,
             track: Track::default(),
+            saw: false,
         })
     }
 
@@ -433,7 +440,8 @@ fn padded(view: (usize, usize), mirror: bool) -> (usize, usize) {
 impl std::str::FromStr for ActivationConfig {
     type Err = String;
     /// `key=value,...` over the defaults: `view` (width), `every`, `spread`, `relative`,
-    /// `contrast`, `mirror` (0/1), `margin`, `min-side`, `min-log-odds`, `cam` (0/1), `scale`, `floor`, `trim`.
+    /// `contrast`, `mirror` (0/1), `margin`, `min-side`, `min-log-odds`, `cam` (0/1), `scale`, `floor`, `trim`,
+    /// `veto` (0/1).
     fn from_str(s: &str) -> Result<Self, String> {
         let mut c = ActivationConfig::default();
         for kv in s.split(',').filter(|kv| !kv.is_empty()) {
@@ -446,6 +454,7 @@ impl std::str::FromStr for ActivationConfig {
                 "relative" => c.relative = f()?,
                 "contrast" => c.min_contrast = f()?,
                 "mirror" => c.mirror = f()? != 0.0,
+                "veto" => c.veto = f()? != 0.0,
                 "margin" => c.margin = f()?,
                 "min-side" => c.min_side = f()?,
                 "min-log-odds" => c.min_log_odds = f()?,
@@ -475,6 +484,7 @@ impl Locate for ActivationLocator {
     fn locate(&mut self, rgb: &RgbImage) -> Rect {
         let (w, h) = rgb.dimensions();
         if w == 0 || h == 0 {
+            self.saw = false;
             return CentreCrop.locate(rgb);
         }
         if self.frame % self.cfg.every.max(1) == 0 {
@@ -489,6 +499,7 @@ impl Locate for ActivationLocator {
         }
         self.frame += 1;
         let square = self.track.square();
+        self.saw = square.is_some();
         self.track.advance(w, h);
         match square {
             Some(sq) => square_in_frame(sq, w, h),
@@ -500,8 +511,13 @@ impl Locate for ActivationLocator {
         "activation"
     }
 
+    fn saw_pet(&self) -> Option<bool> {
+        self.cfg.veto.then_some(self.saw)
+    }
+
     fn reset(&mut self) {
         self.frame = 0;
+        self.saw = false;
         self.track.reset();
     }
 }
@@ -539,6 +555,21 @@ mod tests {
         l.locate(&moved);
         let r2 = l.locate(&moved);
         assert!((r2.x..r2.x + r2.width).contains(&mx) && (r2.y..r2.y + r2.height).contains(&my), "{r2:?} misses the moved cat at {mx},{my}");
+    }
+
+    #[test]
+    fn it_says_whether_it_saw_a_pet_unless_told_not_to_veto() {
+        let mut l = locator();
+        let grey = RgbImage::from_pixel(640, 480, image::Rgb([120, 118, 112]));
+        assert_eq!(l.locate(&grey), Rect::centre_square(640, 480));
+        assert_eq!(l.saw_pet(), Some(false));
+        l.reset();
+        l.locate(&cat_at(440, 20, 150).0);
+        assert_eq!(l.saw_pet(), Some(true));
+        let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(crate::config::DEFAULT_MODEL_FILE);
+        let mut quiet = ActivationLocator::load(&model, 37, "veto=0".parse().unwrap()).unwrap();
+        quiet.locate(&grey);
+        assert_eq!(quiet.saw_pet(), None);
     }
 
     #[test]

@@ -26,6 +26,13 @@ pub trait Locate: Send {
     fn name(&self) -> &'static str;
     /// Forgets what earlier frames said (after a camera fault or between recordings).
     fn reset(&mut self) {}
+    /// Whether the last [`Locate::locate`] framed a pet it found: `Some(false)` when nothing in
+    /// the frame looked like a pet and the square is the fallback, `None` when this locator
+    /// cannot tell (it frames the same square whatever the picture holds). The pipeline gives a
+    /// frame answered `Some(false)` pet score 0.
+    fn saw_pet(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The largest square centred in the frame: what petcam did before it could locate pets.
@@ -67,6 +74,9 @@ impl<L: Locate + ?Sized> Locate for Box<L> {
     }
     fn reset(&mut self) {
         (**self).reset()
+    }
+    fn saw_pet(&self) -> Option<bool> {
+        (**self).saw_pet()
     }
 }
 

@@ -31,8 +31,8 @@ pub struct Judged {
     pub camera: Verdict,
     /// Share of the classified region covered by the subject (camera frames).
     pub region_on_subject: f32,
-    /// The locate stage framed something other than the frame's centre square (its fallback when
-    /// nothing looks like a pet) in the camera frame.
+    /// The locate stage found something pet-like in the camera frame ([`Locate::saw_pet`]; true
+    /// for a locator that cannot tell).
     pub located: bool,
 }
 
@@ -130,7 +130,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let ix = (r.x + r.width).min(footprint.x + footprint.width).saturating_sub(r.x.max(footprint.x));
                 let iy = (r.y + r.height).min(footprint.y + footprint.height).saturating_sub(r.y.max(footprint.y));
                 let region_on_subject = (ix * iy) as f32 / (r.width * r.height).max(1) as f32;
-                let located = r != petcam::preprocess::Rect::centre_square(640, 480);
+                let located = a.saw_pet != Some(false);
                 pb.inc(1);
                 Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, located })
             },
@@ -180,9 +180,9 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
     out += &format!("classified region on the pet (camera frames): mean {:.0}% of the region, at least half for {}\n", 100.0 * mean, pct(mostly));
     let fell_back = |of: &dyn Fn(&Judged) -> bool| share(&|j| !j.located, of);
     let ((fp, np), (fn_, nn)) = (fell_back(&|j| j.label != NO_PET_LABEL), fell_back(&|j| j.label == NO_PET_LABEL));
-    out += &format!("camera frames the locate stage found nothing in (centre square): pets {fp} of {np}, pet-free {fn_} of {nn}\n");
+    out += &format!("camera frames the locate stage found nothing in: pets {fp} of {np}, pet-free {fn_} of {nn}\n");
     let (p, f, a) = shares_at_located(items, pet_threshold);
-    out += &format!("  if those were called no pet: pets given a breed {}, false breeds {}, on other animals {}\n", pct(p), pct(f), pct(a));
+    out += &format!("  those called no pet (the default; not with `activation:veto=0`): pets given a breed {}, false breeds {}, on other animals {}\n", pct(p), pct(f), pct(a));
     out += "pet thresholds on these camera frames (tune on --split val; `export --pet-threshold`):\n";
     for max_false in [0.02, 0.05] {
         let t = threshold_for_false_breeds(items, max_false);
