@@ -197,18 +197,20 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
 /// At pet threshold `t` on the camera frames: (share of pets given a breed, share of pet-free
 /// frames given one, share of other-animal frames given one).
 pub fn shares_at(items: &[Judged], t: f32) -> (f32, f32, f32) {
-    let share = |of: &dyn Fn(&Judged) -> bool| {
-        let n = items.iter().filter(|j| of(j)).count();
-        items.iter().filter(|j| of(j) && j.camera.pet_score >= t).count() as f32 / n.max(1) as f32
-    };
-    (share(&|j| j.label != NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal)))
+    shares_where(items, |j| j.camera.pet_score >= t)
 }
 
 /// [`shares_at`], counting camera frames in which the locate stage found nothing as no pet.
 pub fn shares_at_located(items: &[Judged], t: f32) -> (f32, f32, f32) {
+    shares_where(items, |j| j.located && j.camera.pet_score >= t)
+}
+
+/// (pets, pet-free frames, other-animal frames) given a breed, a frame being given one when
+/// `breed_shown` says so.
+fn shares_where(items: &[Judged], breed_shown: impl Fn(&Judged) -> bool) -> (f32, f32, f32) {
     let share = |of: &dyn Fn(&Judged) -> bool| {
         let n = items.iter().filter(|j| of(j)).count();
-        items.iter().filter(|j| of(j) && j.located && j.camera.pet_score >= t).count() as f32 / n.max(1) as f32
+        items.iter().filter(|j| of(j) && breed_shown(j)).count() as f32 / n.max(1) as f32
     };
     (share(&|j| j.label != NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL), share(&|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal)))
 }
