@@ -47,7 +47,7 @@ fn stages(c: &mut Criterion) {
         let m = p.classifier();
         c.bench_function(&format!("inference_{name}"), |b| b.iter(|| m.logits(black_box(&input)).unwrap()));
         // The same model with tract's own depthwise op (issue 19: petcam's op is the default).
-        let tract_dw = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None }).unwrap();
+        let tract_dw = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None, ..Default::default() }).unwrap();
         c.bench_function(&format!("inference_{name}_tract_depthwise"), |b| b.iter(|| tract_dw.logits(black_box(&input)).unwrap()));
     }
     // tract parallelises its matrix products when given threads (feature `threads`); the kiosk uses one.

@@ -156,6 +156,10 @@ pub enum Cmd {
         /// `--depthwise` picks) and print the ratio and the largest logit difference.
         #[arg(long)]
         compare_depthwise: bool,
+        /// Which 1x1 convolutions run in int8 on petcam's op: `auto` (the app's choice: int8
+        /// models on CPUs with the dot product), `all` (any model, any CPU), `none`.
+        #[arg(long, value_enum, default_value_t = Int8Arg::Auto)]
+        int8: Int8Arg,
         /// One JSON object (timings, logits) instead of text.
         #[arg(long)]
         json: bool,
@@ -199,6 +203,25 @@ impl DepthwiseArg {
             DepthwiseArg::Auto => Policy::Auto,
             DepthwiseArg::Petcam => Policy::All,
             DepthwiseArg::Tract => Policy::None,
+        }
+    }
+}
+
+/// `petcam bench --int8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Int8Arg {
+    Auto,
+    All,
+    None,
+}
+
+impl Int8Arg {
+    pub fn policy(self) -> petcam::classifier::pointwise::Policy {
+        use petcam::classifier::pointwise::Policy;
+        match self {
+            Int8Arg::Auto => Policy::Auto,
+            Int8Arg::All => Policy::All,
+            Int8Arg::None => Policy::None,
         }
     }
 }

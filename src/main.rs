@@ -52,7 +52,14 @@ fn load_pipeline(flags: &ModelArg, file: &FileConfig) -> Result<Pipeline<TractCl
     let path = config::resolve_model(flags.model.as_deref().or(file.model.as_deref()));
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;
-    tracing::info!("model {} ({}) loaded in {:.0} ms; depthwise: {}", path.display(), c.metadata().name, t.elapsed().as_secs_f32() * 1000.0, describe_depthwise(c.depthwise_use()));
+    tracing::info!(
+        "model {} ({}) loaded in {:.0} ms; depthwise: {}; 1x1 convolutions: {}",
+        path.display(),
+        c.metadata().name,
+        t.elapsed().as_secs_f32() * 1000.0,
+        describe_depthwise(c.depthwise_use()),
+        describe_int8(&c)
+    );
     let locator = locator_for(&path, c.metadata().no_pet_index(), flags.locator.as_deref(), file)?;
     tracing::info!("locate stage: {}", locator.name());
     Ok(Pipeline::new(c).with_locator(locator))
@@ -241,6 +248,7 @@ fn run(cmd: Cmd) -> Result<i32> {
             };
             println!("locate       `{}` by default: the pet found by {finder}, searched every 6th frame (`--locator centre`: the middle square)", config::DEFAULT_LOCATOR);
             println!("depthwise    {}", describe_depthwise(c.depthwise_use()));
+            println!("1x1 convs    {}", describe_int8(&c));
             println!("metrics      {}", m.metrics);
             println!("training     {}", m.training);
             println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
@@ -268,8 +276,9 @@ fn run(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, json, dump_input } => {
-            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, (depthwise.policy(), compare_depthwise), json, dump_input.as_deref())
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, int8, json, dump_input } => {
+            let options = LoadOptions { depthwise: depthwise.policy(), int8: int8.policy() };
+            bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, (options, compare_depthwise), json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
             let fmt = match format.as_str() {
@@ -307,7 +316,19 @@ fn run(cmd: Cmd) -> Result<i32> {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
+/// One line on how a loaded model runs its 1x1 convolutions.
+fn describe_int8(c: &TractClassifier) -> String {
+    let (n, precision) = (c.int8_pointwise(), &c.metadata().precision);
+    let cpu = if petcam::classifier::pointwise::has_dot_product() { "this CPU has the dot product" } else { "this CPU has no dot product" };
+    if n > 0 {
+        format!("{n} in int8 on petcam's op ({}; {cpu})", petcam::classifier::pointwise::variant())
+    } else if precision == "int8" {
+        format!("f32 in tract, on the int8 weights ({cpu}: int8 arithmetic pays only with it)")
+    } else {
+        "f32 in tract (an f32 model)".into()
+    }
+}
+
 /// One line on which depthwise op a loaded model runs.
 fn describe_depthwise(d: petcam::classifier::DepthwiseUse) -> String {
     if d.replaced == 0 {
@@ -325,7 +346,7 @@ fn bench(
     warmup: usize,
     threads: usize,
     profile: bool,
-    (depthwise, compare): (Policy, bool),
+    (options, compare): (LoadOptions, bool),
     json: bool,
     dump: Option<&Path>,
 ) -> Result<i32> {
@@ -334,7 +355,7 @@ fn bench(
     let t = std::time::Instant::now();
     // The model alone (and its locate stage only when --locator names one): load time and
     // inference are what this measures.
-    let classifier = TractClassifier::load_with(&path, LoadOptions { depthwise })?;
+    let classifier = TractClassifier::load_with(&path, options)?;
     let no_pet = classifier.metadata().no_pet_index();
     let mut p = match model.locator.as_deref() {
         Some(_) => Pipeline::new(classifier).with_locator(locator_for(&path, no_pet, model.locator.as_deref(), &FileConfig::default())?),
@@ -369,18 +390,19 @@ fn bench(
     let timing = petcam::bench::time_inference(c, &input, warmup, runs)?;
     let logits = c.logits(&input)?;
     let nodes = if profile { c.profile(&input, runs.clamp(1, 50))? } else { vec![] };
-    let compared = if compare { Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None })?, &input, warmup, runs)?) } else { None };
+    let compared = if compare { Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None, ..options })?, &input, warmup, runs)?) } else { None };
     let dw = c.depthwise_use();
     if json {
         println!(
             "{}",
-            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
+            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
         );
         return Ok(0);
     }
     println!("model      {} ({size}x{size} input)", path.display());
     println!("load       {load_ms:.0} ms (read, check, optimise)");
     println!("depthwise  {}", describe_depthwise(dw));
+    println!("1x1 convs  {}", describe_int8(c));
     println!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
     if let Some(cmp) = &compared {
         println!(

@@ -5,6 +5,8 @@
 //! `softmax(logits / T)` with the temperature `T` the model carries in its metadata.
 
 pub mod depthwise;
+mod graph;
+pub mod pointwise;
 mod tract;
 
 pub use self::tract::{set_threads, DepthwiseUse, LoadOptions, ModelError, NodeTime, TractClassifier};

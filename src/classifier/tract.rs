@@ -28,6 +28,7 @@ pub struct TractClassifier {
     plan: Plan,
     no_pet: Option<usize>,
     depthwise: DepthwiseUse,
+    int8_pointwise: usize,
 }
 
 /// How a model is turned into a plan.
@@ -36,6 +37,9 @@ pub struct LoadOptions {
     /// Which depthwise convolutions run on petcam's own op ([`super::depthwise`]) instead of
     /// tract's. Other than the default only to compare (`petcam bench --depthwise`).
     pub depthwise: super::depthwise::Policy,
+    /// Which models' 1x1 convolutions run on petcam's int8 op ([`super::pointwise`]): by default
+    /// int8 models on CPUs with the dot product.
+    pub int8: super::pointwise::Policy,
 }
 
 /// What [`super::depthwise::substitute`] did to a loaded model.
@@ -86,14 +90,28 @@ impl TractClassifier {
         let mut typed = typed.into_decluttered().map_err(parse)?;
         let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
         let depthwise = DepthwiseUse { replaced, with_relu6 };
+        let int8_pointwise = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed).map_err(parse)? } else { 0 };
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
-        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise })
+        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise })
     }
 
     /// How many depthwise convolutions run on petcam's own op.
     pub fn depthwise_use(&self) -> DepthwiseUse {
         self.depthwise
+    }
+
+    /// How many 1x1 convolutions run in int8 on petcam's op (0: the model runs in f32).
+    pub fn int8_pointwise(&self) -> usize {
+        self.int8_pointwise
+    }
+
+    /// The same model read at another softmax temperature (for benchmarks that fit one; the
+    /// file is not changed). `t` must be positive and finite.
+    pub fn with_temperature(mut self, t: f32) -> TractClassifier {
+        debug_assert!(t.is_finite() && t > 0.0, "temperature {t}");
+        self.meta.temperature = t;
+        self
     }
 
     pub fn path(&self) -> &Path {

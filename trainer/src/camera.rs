@@ -34,6 +34,9 @@ pub struct Judged {
     /// The locate stage found something pet-like in the camera frame ([`Locate::saw_pet`]; true
     /// for a locator that cannot tell).
     pub located: bool,
+    /// `ln` of the probabilities (all labels, at the temperature judged with), clean and camera:
+    /// the logits up to a constant, for fitting and checking the temperature.
+    pub log_probs: [Vec<f32>; 2],
 }
 
 /// What the pipeline said of one picture.
@@ -61,6 +64,9 @@ pub struct Settings<'a> {
     /// Classify the photo's own centre square inside the camera frame (the framing the clean
     /// photo gets) instead of the locate stage's answer: what the camera's look alone costs.
     pub oracle: bool,
+    /// Read the model at this softmax temperature instead of its own (pet scores, thresholds
+    /// and calibration follow it).
+    pub temperature: Option<f32>,
 }
 
 /// The centre square of the pasted photo's `footprint` in the frame: the clean photo's framing.
@@ -94,7 +100,11 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
         .par_iter()
         .map_init(
             || -> Result<Pipeline<TractClassifier>> {
-                let p = Pipeline::new(TractClassifier::load(s.model)?);
+                let c = TractClassifier::load(s.model)?;
+                let p = Pipeline::new(match s.temperature {
+                    Some(t) => c.with_temperature(t),
+                    None => c,
+                });
                 Ok(match (s.locator)() {
                     Some(l) => p.with_locator(l),
                     None => p,
@@ -115,8 +125,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 }
                 let verdict = |a: &petcam::pipeline::Analysis| Verdict { breed: argmax(&a.scores.probs[..NO_PET_LABEL]), pet_score: a.scores.pet_score };
                 p.reset();
-                let clean = p.analyse(photo, &mut StageTimes::default())?;
-                let clean = verdict(&clean);
+                let clean_a = p.analyse(photo, &mut StageTimes::default())?;
+                let clean = verdict(&clean_a);
                 p.reset();
                 let f = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: jpeg, timestamp_ms: 0 };
                 let a = if s.oracle && sample.label != NO_PET_LABEL {
@@ -132,7 +142,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let region_on_subject = (ix * iy) as f32 / (r.width * r.height).max(1) as f32;
                 let located = a.saw_pet != Some(false);
                 pb.inc(1);
-                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, located })
+                let ln = |a: &petcam::pipeline::Analysis| a.scores.probs.iter().map(|p| p.max(1e-30).ln()).collect();
+                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, located, log_probs: [ln(&clean_a), ln(&a)] })
             },
         )
         .collect();
@@ -146,15 +157,38 @@ pub fn top1(items: &[Judged], v: impl Fn(&Judged) -> Verdict) -> f32 {
     pets.iter().filter(|j| v(j).breed == j.label).count() as f32 / pets.len().max(1) as f32
 }
 
+/// Expected calibration error of the breed confidence (softmax over the breeds alone, 15 bins,
+/// as `export` measures it) on the pets' clean photos (`view` 0) or camera frames (1), read at
+/// `scale` times the temperature judged with.
+pub fn breed_ece(items: &[Judged], view: usize, scale: f32) -> f32 {
+    let pets: Vec<&Judged> = items.iter().filter(|j| j.label != NO_PET_LABEL && j.label < j.log_probs[view].len()).collect();
+    let logits: Vec<Vec<f32>> = pets.iter().map(|j| j.log_probs[view].clone()).collect();
+    let labels: Vec<usize> = pets.iter().map(|j| j.label).collect();
+    let breeds = logits.first().map_or(0, |z| z.len().min(NO_PET_LABEL));
+    crate::metrics::breed_report(&logits, &labels, breeds, scale).ece
+}
+
+/// The temperature, as a multiple of the one judged with, that minimises the negative
+/// log-likelihood over the camera frames: of the right label (breed or no pet) over every frame,
+/// as `export` fits its own on clean validation photos, or (`breeds_only`) of the right breed
+/// among the breeds over the pets, the confidence the screen shows and ECE measures.
+pub fn fit_temperature_scale(items: &[Judged], breeds_only: bool) -> f32 {
+    let kept: Vec<&Judged> = items.iter().filter(|j| j.label < j.log_probs[1].len() && !(breeds_only && j.label == NO_PET_LABEL)).collect();
+    let logits: Vec<Vec<f32>> = kept.iter().map(|j| if breeds_only { j.log_probs[1][..NO_PET_LABEL.min(j.log_probs[1].len())].to_vec() } else { j.log_probs[1].clone() }).collect();
+    let labels: Vec<usize> = kept.iter().map(|j| j.label).collect();
+    crate::metrics::fit_temperature(&logits, &labels)
+}
+
 /// The report: top-1, then pet recall and false breeds at the model's pet threshold (by group),
 /// clean photos and camera frames side by side.
-pub fn report(items: &[Judged], pet_threshold: f32) -> String {
+pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String {
     let pets = items.iter().filter(|j| j.label != NO_PET_LABEL).count();
     let no = items.len() - pets;
     let mut out = format!("{pets} pet photos (Oxford), {no} pet-free photos (no-pets)\n");
     out += &format!("{:<44} {:>14} {:>14}\n", "", "clean photos", "camera frames");
     let pct = |x: f32| format!("{:.1}%", 100.0 * x);
     out += &format!("{:<44} {:>14} {:>14}\n", "breed top-1", pct(top1(items, |j| j.clean)), pct(top1(items, |j| j.camera)));
+    out += &format!("{:<44} {:>14} {:>14}\n", format!("breed ECE, 15 bins (temperature {temperature:.3})"), pct(breed_ece(items, 0, 1.0)), pct(breed_ece(items, 1, 1.0)));
     let share = |f: &dyn Fn(&Judged) -> bool, of: &dyn Fn(&Judged) -> bool| {
         let n = items.iter().filter(|j| of(j)).count();
         (items.iter().filter(|j| of(j) && f(j)).count(), n)
@@ -183,6 +217,11 @@ pub fn report(items: &[Judged], pet_threshold: f32) -> String {
     out += &format!("camera frames the locate stage found nothing in: pets {fp} of {np}, pet-free {fn_} of {nn}\n");
     let (p, f, a) = shares_at_located(items, pet_threshold);
     out += &format!("  those called no pet (the default; not with `activation:veto=0`): pets given a breed {}, false breeds {}, on other animals {}\n", pct(p), pct(f), pct(a));
+    out += "temperatures fitted on these camera frames (tune on --split val; `export --temperature`):\n";
+    for (name, breeds_only) in [("breed or no pet, every frame", false), ("breed, pets only", true)] {
+        let k = fit_temperature_scale(items, breeds_only);
+        out += &format!("  NLL of the {name}: {:.3}, breed ECE clean {}, camera {}\n", k * temperature, pct(breed_ece(items, 0, k)), pct(breed_ece(items, 1, k)));
+    }
     out += "pet thresholds on these camera frames (tune on --split val; `export --pet-threshold`):\n";
     for max_false in [0.02, 0.05] {
         let t = threshold_for_false_breeds(items, max_false);
@@ -233,7 +272,7 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, located: true }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, located: true, log_probs: [vec![], vec![]] }
     }
 
     #[test]
@@ -246,13 +285,33 @@ mod tests {
         ];
         assert_eq!(top1(&items, |j| j.clean), 1.0);
         assert_eq!(top1(&items, |j| j.camera), 0.5);
-        let r = report(&items, 0.9);
+        let r = report(&items, 0.9, 1.0);
         let line = |start: &str| r.lines().find(|l| l.trim_start().starts_with(start)).unwrap_or_else(|| panic!("{r}")).to_string();
         assert!(line("breed top-1").contains("100.0%") && line("breed top-1").contains("50.0%"), "{r}");
         assert!(line("pets given a breed").contains("2 of 2, 100.0%") && line("pets given a breed").contains("1 of 2, 50.0%"), "{r}");
         assert!(line("right breed shown").ends_with("0.0%"), "{r}");
         assert!(line("false breeds").contains("0 of 2, 0.0%") && line("false breeds").contains("1 of 2, 50.0%"), "{r}");
         assert!(line("on other animals").contains("1 of 1, 100.0%"), "{r}");
+    }
+
+    #[test]
+    fn an_overconfident_model_gets_a_higher_temperature_and_a_lower_ece() {
+        // Every pet frame is 95% sure of one breed, right for half of them: overconfident.
+        let mut items = vec![];
+        for i in 0..40 {
+            let label = 1 + i % 2;
+            let mut it = j(label, (1, 1.0), (1, 1.0), None);
+            let mut z = vec![(0.05f32 / 37.0).ln(); 38];
+            z[1] = 0.95f32.ln();
+            it.log_probs = [z.clone(), z];
+            items.push(it);
+        }
+        let k = fit_temperature_scale(&items, true);
+        assert!(k > 1.5, "{k}");
+        let (before, after) = (breed_ece(&items, 1, 1.0), breed_ece(&items, 1, k));
+        assert!((before - 0.45).abs() < 0.01, "{before}");
+        assert!(after < 0.1, "{after}");
+        assert!(report(&items, 0.5, 0.7).contains(&format!("breed, pets only: {:.3}", 0.7 * k)));
     }
 
     #[test]
@@ -276,6 +335,6 @@ mod tests {
             items[i].located = false;
         }
         assert_eq!(shares_at_located(&items, 0.5), (0.9, 0.3, 0.3));
-        assert!(report(&items, 0.5).contains("pets 1 of 10, pet-free 2 of 10"));
+        assert!(report(&items, 0.5, 1.0).contains("pets 1 of 10, pet-free 2 of 10"));
     }
 }

@@ -73,16 +73,27 @@ enum Cmd {
         /// (`petcam-trainer camera --split val` prints the candidates).
         #[arg(long, conflicts_with_all = ["max_false_breed", "keep_pets"], value_parser = unit_interval)]
         pet_threshold: Option<f32>,
+        /// Use this softmax temperature instead of fitting one on the clean validation photos:
+        /// one fitted on camera-like validation frames (`petcam-trainer camera --split val`
+        /// prints it).
+        #[arg(long, value_parser = positive)]
+        temperature: Option<f32>,
         /// Breed probability under which the device says "not sure".
         #[arg(long, default_value_t = 0.25)]
         confidence_threshold: f32,
         /// Only the f32 model.
         #[arg(long)]
         skip_int8: bool,
-        /// Which activations the int8 model quantises (`pointwise`: the 1x1 convolutions run in
-        /// integer arithmetic; `all`/`relu`: QDQ pairs, which tract runs in f32).
-        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Pointwise)]
+        /// Which activations the int8 model quantises (`weights`: none in the graph, int8 weights;
+        /// petcam runs its 1x1 convolutions in int8 where the CPU has the dot product;
+        /// `pointwise`: every 1x1 convolution a `QLinearConv`; `all`/`relu`: QDQ pairs, which
+        /// tract runs in f32).
+        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Weights)]
         int8_activations: petcam_trainer::export::onnx::ActQuant,
+        /// Least top-1 agreement of the int8 model with f32 on the test images for its file to be
+        /// written. Lower it only to measure a file's cost: the app's gate for shipping is 0.98.
+        #[arg(long, default_value_t = 0.98, value_parser = unit_interval)]
+        int8_min_agreement: f32,
         /// Free text stored in the model's metadata as the training command line.
         #[arg(long, default_value = "")]
         command: String,
@@ -141,6 +152,10 @@ enum Cmd {
         /// Pet-free frames still go through the locator.
         #[arg(long)]
         oracle: bool,
+        /// Read the model at this softmax temperature instead of its own: the report then gives
+        /// pet thresholds for it (the temperature line suggests one fitted on these frames).
+        #[arg(long, value_parser = positive)]
+        temperature: Option<f32>,
     },
     /// Train the locator head on simulated camera frames of the training photos (pets pasted
     /// anywhere at 35-100% of the frame height; as many pet-free frames) and write it into the
@@ -390,6 +405,14 @@ fn load_init(p: &std::path::Path, family: Family, classes: usize, size: usize, d
     Ok((arch, w))
 }
 
+fn positive(s: &str) -> Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        Ok(v) => Err(format!("{v} is not a positive number")),
+        Err(e) => Err(format!("`{s}`: {e}")),
+    }
+}
+
 fn unit_interval(s: &str) -> Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -412,7 +435,22 @@ fn main() -> Result<()> {
         Cmd::Stats { data } => {
             load_data(&data)?;
         }
-        Cmd::Export { data, weights, out, name, calib_images, max_false_breed, keep_pets, pet_threshold, confidence_threshold, skip_int8, int8_activations, command } => {
+        Cmd::Export {
+            data,
+            weights,
+            out,
+            name,
+            calib_images,
+            max_false_breed,
+            keep_pets,
+            pet_threshold,
+            temperature,
+            confidence_threshold,
+            skip_int8,
+            int8_activations,
+            int8_min_agreement,
+            command,
+        } => {
             let items = load_data(&data)?;
             let cfg_path = weights.parent().map(|d| d.join("config.json"));
             let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -432,10 +470,12 @@ fn main() -> Result<()> {
                 max_false_breed,
                 keep_pets,
                 pet_threshold,
+                temperature,
                 confidence_threshold,
                 training,
                 skip_int8,
                 int8_activations,
+                int8_min_agreement,
             };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
@@ -477,14 +517,15 @@ fn main() -> Result<()> {
             std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
             println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle } => {
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
             petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg)?;
             let make = || petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).ok();
             let t = std::time::Instant::now();
-            let settings = petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit, oracle };
+            let settings =
+                petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit, oracle, temperature };
             let judged = petcam_trainer::camera::run(&samples, &settings)?;
             println!(
                 "camera-conditions benchmark, {split:?} split: {} with locator `{}`, camera seed {camera_seed} ({:.0} s)",
@@ -492,7 +533,7 @@ fn main() -> Result<()> {
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
                 t.elapsed().as_secs_f32()
             );
-            print!("{}", petcam_trainer::camera::report(&judged, meta.pet_threshold));
+            print!("{}", petcam_trainer::camera::report(&judged, meta.pet_threshold, temperature.unwrap_or(meta.temperature)));
         }
         Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;

@@ -148,10 +148,12 @@ fn train_export_reload_agree() {
         max_false_breed: 0.1,
         keep_pets: None,
         pet_threshold: None,
+        temperature: None,
         confidence_threshold: 0.25,
         training: serde_json::json!({"fixture": true}),
         skip_int8: true,
         int8_activations: onnx::ActQuant::Relu,
+        int8_min_agreement: 0.98,
     };
     let ex = report::export(&args, &items).unwrap();
     assert!(ex.variants[0].tract_top1_agreement >= 0.98);

@@ -12,6 +12,7 @@
 pub mod kernel;
 
 pub use self::kernel::{Geometry, Layer, Layout, Scheme};
+use super::graph::{floats, relu6_after};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -173,11 +174,6 @@ impl Policy {
     }
 }
 
-/// The values of an f32 tensor held in plain memory.
-fn floats(t: &Tensor) -> TractResult<&[f32]> {
-    t.try_as_plain_ram()?.as_slice::<f32>()
-}
-
 /// Replaces every f32 depthwise `Conv` of `model` (decluttered, concrete input shape, any data
 /// format, constant filters, no dilation) that `policy` gives it with [`DepthwiseConv`], absorbing a
 /// following ReLU6. Returns how many convolutions it replaced, and how many of them took their
@@ -266,44 +262,6 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(DepthwiseConv,
     let relu6_end = relu6_after(model, id)?;
     let op = DepthwiseConv::new(geometry, batched, layout, floats(&filters)?.to_vec(), bias, relu6_end.is_some())?;
     Ok(Some((op, relu6_end.unwrap_or(id))))
-}
-
-/// The `Min(6)` node ending a `Max(0) -> Min(6)` chain (ONNX `Clip(0, 6)` after decluttering) that
-/// is the only reader of node `id`'s output, if there is one.
-fn relu6_after(model: &TypedModel, id: usize) -> TractResult<Option<usize>> {
-    let Some(max) = sole_reader(model, id) else { return Ok(None) };
-    if max.op.name() != "Max" || !other_input_is(model, max, id, 0.0)? {
-        return Ok(None);
-    }
-    let Some(min) = sole_reader(model, max.id) else { return Ok(None) };
-    if min.op.name() != "Min" || !other_input_is(model, min, max.id, 6.0)? {
-        return Ok(None);
-    }
-    Ok(Some(min.id))
-}
-
-/// The node reading node `id`'s only output, when it is the only reader and `id` is not a model
-/// output.
-fn sole_reader(model: &TypedModel, id: usize) -> Option<&TypedNode> {
-    let outlet = OutletId::new(id, 0);
-    let readers = model.outlet_successors(outlet);
-    if model.nodes()[id].outputs.len() != 1 || readers.len() != 1 || model.output_outlets().ok()?.contains(&outlet) {
-        return None;
-    }
-    Some(&model.nodes()[readers[0].node])
-}
-
-/// Whether the binary node `node`'s input other than `from`'s output is a constant with every
-/// value equal to `v` (a broadcast scalar).
-fn other_input_is(model: &TypedModel, node: &TypedNode, from: usize, v: f32) -> TractResult<bool> {
-    if node.inputs.len() != 2 {
-        return Ok(false);
-    }
-    let other = if node.inputs[0].node == from { node.inputs[1] } else { node.inputs[0] };
-    let Some(k) = model.outlet_fact(other)?.konst.clone() else { return Ok(false) };
-    let out_shape = model.outlet_fact(OutletId::new(node.id, 0))?.shape.clone();
-    let in_shape = model.outlet_fact(OutletId::new(from, 0))?.shape.clone();
-    Ok(k.datum_type() == f32::datum_type() && out_shape == in_shape && floats(&k)?.iter().all(|x| *x == v))
 }
 
 #[cfg(test)]
@@ -477,8 +435,8 @@ mod shipped_models {
                 continue;
             }
             let ours = TractClassifier::load(&path).unwrap();
-            let all = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::All }).unwrap();
-            let theirs = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None }).unwrap();
+            let all = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::All, ..Default::default() }).unwrap();
+            let theirs = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None, ..Default::default() }).unwrap();
             let used = all.depthwise_use();
             assert_eq!((used.replaced, used.with_relu6), (16, 16), "{}: EfficientNet-Lite0 has 16 depthwise convolutions, each followed by ReLU6", path.display());
             // The default takes them all where tract's graph is channels-first (x86_64), none on

@@ -242,8 +242,12 @@ pub enum ActQuant {
     /// bottlenecks stay f32.
     Relu,
     /// Every 1x1 convolution as a `QLinearConv` (integer arithmetic in tract), the rest f32
-    /// (not shipped yet: docs/PERFORMANCE.md).
+    /// (slower than f32 in tract: docs/PERFORMANCE.md).
     Pointwise,
+    /// No activation quantised in the graph: int8 weights (per output channel) and f32
+    /// activations. petcam runs the 1x1 convolutions in int8 on its own op where the CPU has
+    /// the dot product, quantising each input as it comes (`petcam::classifier::pointwise`).
+    Weights,
 }
 
 /// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
@@ -275,7 +279,7 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
             Node::Conv(c) => {
                 let l = &w.layers[layer];
                 let input = match ranges {
-                    Some(r) if quant != ActQuant::Pointwise => b.qdq(&x, r[layer].input, only_unsigned),
+                    Some(r) if !matches!(quant, ActQuant::Pointwise | ActQuant::Weights) => b.qdq(&x, r[layer].input, only_unsigned),
                     _ => x.clone(),
                 };
                 layer += 1;
@@ -320,7 +324,7 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 layer += 1;
                 // The pointwise form keeps them f32 too: the locator reads them for its
                 // class-activation map, and they are 1.4% of the weights.
-                let wn = b.weight("fc_w", &l.shape, &l.weight, int8 && quant != ActQuant::Pointwise);
+                let wn = b.weight("fc_w", &l.shape, &l.weight, int8 && !matches!(quant, ActQuant::Pointwise | ActQuant::Weights));
                 let bn = b.fresh("fc_b");
                 b.inits.push(f32_tensor(&bn, &[l.bias.len()], &l.bias));
                 let y = b.node("Gemm", &[&input, &wn, &bn], vec![attr_int("transB", 1)], "gemm");
@@ -421,6 +425,37 @@ mod tests {
             let spread = z32.iter().fold(0f32, |m, v| m.max(v.abs()));
             let diff = z32.iter().zip(&z8).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
             assert!(diff < 0.1 * spread.max(1.0), "int8 logits {z8:?} drift from f32 {z32:?}");
+        }
+    }
+
+    #[test]
+    fn weights_only_int8_keeps_activations_f32_and_runs_on_petcams_int8_op() {
+        use petcam::classifier::{pointwise::Policy, LoadOptions, TractClassifier};
+        let a = arch::effnet_lite0(96, 38, 0.0);
+        let size = a.input_size;
+        let w = init::random(&a, 6);
+        let ranges: Vec<LayerRange> = vec![LayerRange::EMPTY; w.layers.len()];
+        let meta = test_metadata(size as u32, 38);
+        let (f32_bytes, q_bytes) = (encode(&build(&a, &w, &meta, None)), encode(&build_with(&a, &w, &meta, Some(&ranges), ActQuant::Weights)));
+        let q = pb::ModelProto::decode(&q_bytes[..]).unwrap();
+        let nodes = &q.graph.as_ref().unwrap().node;
+        assert!(!nodes.iter().any(|n| n.op_type == "QuantizeLinear" || n.op_type == "QLinearConv"), "an activation is quantised");
+        let convs = nodes.iter().filter(|n| n.op_type == "Conv").count();
+        assert_eq!(nodes.iter().filter(|n| n.op_type == "DequantizeLinear").count(), convs, "every conv's weights int8");
+        assert!(q_bytes.len() * 3 < f32_bytes.len(), "int8 file {} bytes, f32 {}", q_bytes.len(), f32_bytes.len());
+        let pointwise = a.nodes.iter().filter(|n| matches!(n, Node::Conv(c) if c.kernel == 1 && c.groups == 1)).count();
+        let c32 = TractClassifier::from_bytes(&f32_bytes, std::path::Path::new("t-f32.onnx")).unwrap();
+        let on = |int8| TractClassifier::from_bytes_with(&q_bytes, std::path::Path::new("t-int8.onnx"), LoadOptions { int8, ..Default::default() }).unwrap();
+        let (c8, c8_f32) = (on(Policy::All), on(Policy::None));
+        assert_eq!((c8.int8_pointwise(), c8_f32.int8_pointwise()), (pointwise, 0));
+        let picture = image::RgbImage::from_fn(size as u32, size as u32, |x, y| image::Rgb([(x * 7) as u8, (y * 5) as u8, ((x + y) * 3) as u8]));
+        let input = petcam::pipeline::Preprocessor::new(size as u32).prepare(&picture, &mut Default::default()).1.to_vec();
+        let z32 = c32.logits(&input).unwrap();
+        let spread = z32.iter().fold(0f32, |m, v| m.max(v.abs()));
+        for c in [&c8, &c8_f32] {
+            let z = c.logits(&input).unwrap();
+            let diff = z32.iter().zip(&z).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+            assert!(diff < 0.1 * spread.max(1.0), "int8 logits {z:?} drift from f32 {z32:?} ({} convs in int8)", c.int8_pointwise());
         }
     }
 

@@ -32,11 +32,17 @@ pub struct ExportArgs {
     /// Use this pet threshold (e.g. one tuned on camera-like validation frames with
     /// `petcam-trainer camera --split val`); `max_false_breed` and `keep_pets` are then unused.
     pub pet_threshold: Option<f32>,
+    /// Use this softmax temperature (e.g. one fitted on camera-like validation frames with
+    /// `petcam-trainer camera --split val`) instead of fitting one on clean validation photos.
+    pub temperature: Option<f32>,
     /// Breed probability below which a pet is "not sure".
     pub confidence_threshold: f32,
     pub training: serde_json::Value,
     pub skip_int8: bool,
     pub int8_activations: onnx::ActQuant,
+    /// Least top-1 agreement with the f32 model on the test images for the int8 file to be
+    /// written (0.98, issue 19's gate; lower only to measure a file's cost).
+    pub int8_min_agreement: f32,
 }
 
 /// Test figures of one model variant.
@@ -171,7 +177,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
     let val_imgs: Vec<_> = val_items.iter().map(|l| &l.image).collect();
     let val_logits = predict(&net, &val_imgs, size, &device);
     let val_labels: Vec<usize> = val_items.iter().map(|l| l.sample.label.min(arch.num_outputs() - 1)).collect();
-    let t = metrics::fit_temperature(&val_logits, &val_labels);
+    let t = args.temperature.unwrap_or_else(|| metrics::fit_temperature(&val_logits, &val_labels));
     let has_no_pet = arch.num_outputs() > petcam::labels::BREEDS.len();
     let threshold = if let (true, Some(t)) = (has_no_pet, args.pet_threshold) {
         t
@@ -249,7 +255,11 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             }
             // Range of every Conv/Gemm input and output over the calibration set (min/max, as ORT's MinMax).
             let mut ranges: Vec<LayerRange> = vec![];
-            for chunk in calib.chunks(32) {
+            // The weights-only form quantises no activation in the graph: nothing to calibrate.
+            if args.int8_activations == onnx::ActQuant::Weights {
+                ranges = vec![LayerRange::EMPTY; w.layers.len()];
+            }
+            for chunk in calib.chunks(32).filter(|_| args.int8_activations != onnx::ActQuant::Weights) {
                 let refs: Vec<&image::RgbImage> = chunk.iter().collect();
                 let r = net.activation_ranges(train::batch_tensor(&refs, size, &device));
                 ranges.resize(r.len(), LayerRange::EMPTY);
@@ -261,12 +271,18 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             meta.precision = "int8".into();
             let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
             let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
-            let tc8 = TractClassifier::from_bytes(&bytes, &int8_path)?;
+            // The weights-only form is checked as a Pi 5 runs it: the 1x1 convolutions in int8 on
+            // petcam's op (its portable tile here gives the same integers as `sdot`).
+            let int8_op = if args.int8_activations == onnx::ActQuant::Weights { petcam::classifier::pointwise::Policy::All } else { petcam::classifier::pointwise::Policy::None };
+            let tc8 = TractClassifier::from_bytes_with(&bytes, &int8_path, petcam::classifier::LoadOptions { int8: int8_op, ..Default::default() })?;
+            if int8_op == petcam::classifier::pointwise::Policy::All && tc8.int8_pointwise() == 0 {
+                bail!("int8 weights model: petcam's int8 op took none of its 1x1 convolutions");
+            }
             let tract_int8 = tract_logits(&tc8, &all_test)?;
             let (agree8, maxd8) = agreement(&tract_f32, &tract_int8);
             eprintln!("int8 ONNX vs f32 ONNX (both in tract): top-1 agreement {agree8:.4}, max |logit diff| {maxd8:.3}");
-            if agree8 < 0.98 {
-                bail!("int8 model agrees with f32 on only {:.1}% of test images (< 98%); int8 file not written", 100.0 * agree8);
+            if agree8 < args.int8_min_agreement {
+                bail!("int8 model agrees with f32 on only {:.1}% of test images (< {:.1}%); int8 file not written", 100.0 * agree8, 100.0 * args.int8_min_agreement);
             }
             let np = test.pets.len();
             let mut fig = figures("int8", &arch, &test.pets, &tract_int8[..np], &tract_int8[np..], t, threshold);

@@ -1,0 +1,219 @@
+//! petcam's int8 1x1 convolution for tract (issue 19).
+//!
+//! tract 0.23.9 runs an int8 model's 1x1 convolutions no faster than f32, whatever the form:
+//! QDQ pairs stay f32 around the convolution, and `QLinearConv` adds quantise, dequantise and
+//! requantise passes around its integer matmul (53.6 M aarch64 instructions per inference on
+//! Cortex-A76 against 39.3 M for f32: docs/PERFORMANCE.md). After declutter a 1x1 convolution is
+//! an `EinSum` (`IHW,OI->OHW`) with constant weights, an `Add` of the bias and, after an
+//! expansion, a `Max(0) -> Min(6)` pair. [`substitute`] swaps that chain for [`PointwiseConv`],
+//! which runs [`kernel::Layer`]: per-output-channel int8 weights (the integers an int8 export
+//! stored), the input quantised on the fly, int32 accumulation with `sdot` where the CPU has it,
+//! bias and ReLU6 in the same pass, f32 out. The classifier calls it between `declutter` and
+//! `optimize`, for int8 models on CPUs with the dot product ([`Policy::Auto`]).
+
+pub mod kernel;
+
+pub use self::kernel::{has_dot_product, variant, Layer, Layout};
+use super::graph::{floats, relu6_after, sole_reader};
+use std::sync::Arc;
+use tract_onnx::prelude::*;
+use tract_onnx::tract_core::internal::*;
+use tract_onnx::tract_core::ops::einsum::EinSum;
+
+/// One 1x1 convolution in int8 arithmetic: f32 `[in_c, pixels]` (or `[pixels, in_c]`, possibly
+/// with leading axes of size 1) to f32 `out_shape`.
+#[derive(Debug, Clone)]
+pub struct PointwiseConv {
+    layer: Arc<Layer>,
+    pixels: usize,
+    out_shape: TVec<usize>,
+}
+
+impl PointwiseConv {
+    pub fn layer(&self) -> &Layer {
+        &self.layer
+    }
+}
+
+/// Ops are compared when tract deduplicates nodes.
+impl PartialEq for PointwiseConv {
+    fn eq(&self, other: &Self) -> bool {
+        self.pixels == other.pixels && self.out_shape == other.out_shape && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+    }
+}
+impl Eq for PointwiseConv {}
+
+impl Op for PointwiseConv {
+    fn name(&self) -> StaticName {
+        "PetcamPointwiseI8".into()
+    }
+
+    fn info(&self) -> TractResult<Vec<String>> {
+        let l = &self.layer;
+        Ok(vec![format!("{} -> {} on {} pixels, {:?}{} ({})", l.in_channels(), l.out_channels(), self.pixels, l.layout(), if l.relu6() { ", ReLU6" } else { "" }, variant())])
+    }
+
+    fn validation(&self) -> Validation {
+        Validation::Rounding
+    }
+
+    op_as_typed_op!();
+}
+
+impl EvalOp for PointwiseConv {
+    op_out_of_plan!();
+
+    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
+        let x = args_1!(inputs);
+        let xs = floats(&x)?;
+        ensure!(xs.len() == self.pixels * self.layer.in_channels(), "PetcamPointwiseI8 wants {} values, got {:?}", self.pixels * self.layer.in_channels(), x.shape());
+        // SAFETY: plain f32 values, every one of which `Layer::run` writes (its tests fill the
+        // output with NaN first and compare every value).
+        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.out_shape)? };
+        let mut view = out.try_as_plain_ram_mut()?;
+        let mut scratch = Vec::new();
+        self.layer.run(xs, self.pixels, view.as_slice_mut::<f32>()?, &mut scratch);
+        Ok(tvec!(out.into_tvalue()))
+    }
+}
+
+impl TypedOp for PointwiseConv {
+    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
+        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamPointwiseI8 takes one f32 input");
+        Ok(tvec!(f32::fact(self.out_shape.iter().map(|d| d.to_dim()).collect::<TVec<_>>())))
+    }
+
+    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
+        Ok(tvec!((Cost::FMA(i8::datum_type()), (self.pixels * self.layer.in_channels() * self.layer.out_channels()).to_dim())))
+    }
+
+    as_op!();
+}
+
+/// Which models' 1x1 convolutions [`substitute`] gives to petcam's int8 op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Policy {
+    /// int8 models (metadata precision `int8`) on CPUs with the dot product (Cortex-A76, Pi 5),
+    /// where it measured faster than f32; elsewhere their int8 weights run in f32.
+    #[default]
+    Auto,
+    /// Every model, on any CPU (the portable tile off aarch64): to check an int8 model's answers
+    /// on the build machine, and for measuring.
+    All,
+    /// None: tract runs them all in f32.
+    None,
+}
+
+impl Policy {
+    /// Whether a model of this precision gets the op on this CPU.
+    pub fn takes(self, precision: &str) -> bool {
+        match self {
+            Policy::Auto => precision == "int8" && has_dot_product(),
+            Policy::All => true,
+            Policy::None => false,
+        }
+    }
+}
+
+/// Replaces every 1x1 convolution of a decluttered `model` (an f32 `EinSum` of a concrete input
+/// with constant 2-D weights, channels first or last) with [`PointwiseConv`], taking along the
+/// bias `Add` and the ReLU6 that follow when nothing else reads them. Returns how many it
+/// replaced.
+pub fn substitute(model: &mut TypedModel) -> TractResult<usize> {
+    let mut replaced = 0;
+    for id in model.eval_order()? {
+        let Some((op, last)) = plan_for(model, id)? else { continue };
+        let node = &model.nodes()[id];
+        let mut patch = TypedModelPatch::new(format!("petcam-pointwise {}", node.name));
+        let x = patch.tap_model(model, node.inputs[0])?;
+        let y = patch.wire_node(&node.name, op, &[x])?[0];
+        patch.shunt_outside(model, OutletId::new(last, 0), y)?;
+        patch.apply(model)?;
+        replaced += 1;
+    }
+    Ok(replaced)
+}
+
+/// The replacement for node `id` and the last node it covers, when node `id` is a 1x1
+/// convolution's `EinSum`.
+fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(PointwiseConv, usize)>> {
+    let node = &model.nodes()[id];
+    let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+    if einsum.q_params.is_some() || einsum.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let x_fact = model.outlet_fact(node.inputs[0])?;
+    let Some(k) = model.outlet_fact(node.inputs[1])?.konst.clone() else { return Ok(None) };
+    let out_fact = model.outlet_fact(OutletId::new(id, 0))?;
+    let (Some(x_shape), Some(out_shape)) = (x_fact.shape.as_concrete(), out_fact.shape.as_concrete()) else { return Ok(None) };
+    if x_fact.datum_type != f32::datum_type() || k.datum_type() != f32::datum_type() || k.rank() != 2 {
+        return Ok(None);
+    }
+    let (ins, outs) = einsum.axes.to_strs();
+    let (Some(xa), Some(wa), Some(ya)) = (ins.first(), ins.get(1), outs.first()) else { return Ok(None) };
+    let (xa, wa, ya): (Vec<char>, Vec<char>, Vec<char>) = (xa.chars().collect(), wa.chars().collect(), ya.chars().collect());
+    if xa.len() != x_shape.len() || ya.len() != out_shape.len() || wa.len() != 2 {
+        return Ok(None);
+    }
+    // The weights: one axis in the output (O), one contracted with the input (I).
+    let (o_at, i_at) = if ya.contains(&wa[0]) && xa.contains(&wa[1]) && !ya.contains(&wa[1]) {
+        (0, 1)
+    } else if ya.contains(&wa[1]) && xa.contains(&wa[0]) && !ya.contains(&wa[0]) {
+        (1, 0)
+    } else {
+        return Ok(None);
+    };
+    let (o, i) = (wa[o_at], wa[i_at]);
+    let (out_c, in_c) = (k.shape()[o_at], k.shape()[i_at]);
+    // The input without size-1 axes the output drops; the rest must be I plus the output's own
+    // spatial axes in the same order, I first or last, and likewise O in the output.
+    let x_kept: Vec<char> = xa.iter().zip(x_shape).filter(|(c, &d)| !(d == 1 && **c != i && !ya.contains(c))).map(|(c, _)| *c).collect();
+    let y_kept: Vec<char> = ya.iter().zip(out_shape).filter(|(c, &d)| !(d == 1 && **c != o && !xa.contains(c))).map(|(c, _)| *c).collect();
+    let x_space: Vec<char> = x_kept.iter().copied().filter(|c| *c != i).collect();
+    let y_space: Vec<char> = y_kept.iter().copied().filter(|c| *c != o).collect();
+    if x_space != y_space || x_space.iter().any(|c| wa.contains(c)) || x_kept.len() != x_space.len() + 1 || y_kept.len() != y_space.len() + 1 {
+        return Ok(None);
+    }
+    let layout = match (x_kept.first() == Some(&i), y_kept.first() == Some(&o), x_kept.last() == Some(&i), y_kept.last() == Some(&o)) {
+        (true, true, _, _) => Layout::ChannelsFirst,
+        (_, _, true, true) => Layout::ChannelsLast,
+        _ => return Ok(None),
+    };
+    let pixels: usize = x_shape.iter().product::<usize>() / in_c.max(1);
+    if in_c == 0 || out_c == 0 || pixels * in_c != x_shape.iter().product::<usize>() || pixels * out_c != out_shape.iter().product::<usize>() {
+        return Ok(None);
+    }
+    // Weights as [out_c, in_c].
+    let kv = floats(&k)?;
+    let weights: Vec<f32> = if o_at == 0 { kv.to_vec() } else { (0..out_c).flat_map(|oc| (0..in_c).map(move |ic| (oc, ic))).map(|(oc, ic)| kv[ic * out_c + oc]).collect() };
+    let o_axis = ya.iter().position(|c| *c == o).unwrap_or(0);
+    let (bias, after_bias) = match bias_after(model, id, out_c, o_axis, out_shape)? {
+        Some((b, add)) => (b, add),
+        None => (vec![0.0; out_c], id),
+    };
+    let relu6_end = relu6_after(model, after_bias)?;
+    let layer = Layer::new(in_c, out_c, layout, &weights, &bias, relu6_end.is_some());
+    Ok(Some((PointwiseConv { layer: Arc::new(layer), pixels, out_shape: out_shape.into() }, relu6_end.unwrap_or(after_bias))))
+}
+
+/// The bias `Add` that is the only reader of node `id`: its per-output-channel values and its
+/// node id, when the other input is a constant that broadcasts one value per output channel
+/// along axis `o_axis` of the output.
+fn bias_after(model: &TypedModel, id: usize, out_c: usize, o_axis: usize, out_shape: &[usize]) -> TractResult<Option<(Vec<f32>, usize)>> {
+    let Some(add) = sole_reader(model, id) else { return Ok(None) };
+    if add.op.name() != "Add" || add.inputs.len() != 2 {
+        return Ok(None);
+    }
+    let other = if add.inputs[0].node == id { add.inputs[1] } else { add.inputs[0] };
+    let Some(b) = model.outlet_fact(other)?.konst.clone() else { return Ok(None) };
+    let (r, rb) = (out_shape.len(), b.rank());
+    if b.datum_type() != f32::datum_type() || b.len() != out_c || rb > r || model.outlet_fact(OutletId::new(add.id, 0))?.shape.as_concrete() != Some(out_shape) {
+        return Ok(None);
+    }
+    // Right-aligned broadcasting: the constant's axes are the output's last `rb`.
+    let along_channels = b.shape().iter().enumerate().all(|(a, &d)| if r - rb + a == o_axis { d == out_c } else { d == 1 });
+    if !along_channels && out_c != 1 {
+        return Ok(None);
+    }
+    Ok(Some((floats(&b)?.to_vec(), add.id)))
+}
