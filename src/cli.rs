@@ -9,6 +9,11 @@ pub struct Cli {
     /// Log filter (tracing), e.g. `info`, `petcam=debug`.
     #[arg(long, global = true, default_value = "info", env = "PETCAM_LOG")]
     pub log: String,
+    /// Which models run their 1x1 convolutions in int8 on petcam's op: `auto` (int8 models on
+    /// CPUs with the dot product, e.g. a Pi 5), `all` (any model on any CPU, to check on another
+    /// machine what a Pi 5 computes), `none` (f32 throughout).
+    #[arg(long, global = true, value_enum, default_value_t = Int8Arg::Auto, env = "PETCAM_INT8")]
+    pub int8: Int8Arg,
     #[command(subcommand)]
     pub cmd: Cmd,
 }
@@ -156,10 +161,6 @@ pub enum Cmd {
         /// `--depthwise` picks) and print the ratio and the largest logit difference.
         #[arg(long)]
         compare_depthwise: bool,
-        /// Which 1x1 convolutions run in int8 on petcam's op: `auto` (the app's choice: int8
-        /// models on CPUs with the dot product), `all` (any model, any CPU), `none`.
-        #[arg(long, value_enum, default_value_t = Int8Arg::Auto)]
-        int8: Int8Arg,
         /// One JSON object (timings, logits) instead of text.
         #[arg(long)]
         json: bool,
@@ -207,7 +208,7 @@ impl DepthwiseArg {
     }
 }
 
-/// `petcam bench --int8`.
+/// `petcam --int8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Int8Arg {
     Auto,

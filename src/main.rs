@@ -22,6 +22,7 @@ use std::sync::atomic::Ordering;
 fn main() {
     let cli = Cli::parse();
     init_logging(&cli.log);
+    petcam::classifier::pointwise::set_app_policy(cli.int8.policy());
     let code = match run(cli.cmd) {
         Ok(code) => code,
         Err(e) => {
@@ -276,8 +277,8 @@ fn run(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, int8, json, dump_input } => {
-            let options = LoadOptions { depthwise: depthwise.policy(), int8: int8.policy() };
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, json, dump_input } => {
+            let options = LoadOptions { depthwise: depthwise.policy(), ..Default::default() };
             bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, (options, compare_depthwise), json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {

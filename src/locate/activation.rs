@@ -186,7 +186,13 @@ impl ActivationLocator {
         }
         let model = tract_onnx::onnx().model_for_proto_model(&proto)?;
         let model = model.with_input_fact(0, f32::fact([1, 3, view.1, view.0]).into())?;
-        model.into_optimized()?.into_runnable()
+        let mut typed = model.into_typed()?.into_decluttered()?;
+        // An int8 model's wide pass runs its 1x1 convolutions in int8 where the classifier does.
+        let precision = proto.metadata_props.iter().find(|e| e.key == crate::metadata::METADATA_KEY).and_then(|e| crate::metadata::ModelMetadata::from_json(&e.value).ok()).map(|m| m.precision);
+        if precision.is_some_and(|p| crate::classifier::pointwise::Policy::Auto.takes(&p)) {
+            crate::classifier::pointwise::substitute(&mut typed)?;
+        }
+        typed.into_optimized()?.into_runnable()
     }
 
     /// Whether the pet map comes from a trained locator head (else the class-activation map).

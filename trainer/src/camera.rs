@@ -67,6 +67,9 @@ pub struct Settings<'a> {
     /// Read the model at this softmax temperature instead of its own (pet scores, thresholds
     /// and calibration follow it).
     pub temperature: Option<f32>,
+    /// Which 1x1 convolutions the classifier runs on petcam's int8 op (`All`: as a CPU with the
+    /// dot product runs an int8 model, on any machine).
+    pub int8: petcam::classifier::pointwise::Policy,
 }
 
 /// The centre square of the pasted photo's `footprint` in the frame: the clean photo's framing.
@@ -100,7 +103,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
         .par_iter()
         .map_init(
             || -> Result<Pipeline<TractClassifier>> {
-                let c = TractClassifier::load(s.model)?;
+                let c = TractClassifier::load_with(s.model, petcam::classifier::LoadOptions { int8: s.int8, ..Default::default() })?;
                 let p = Pipeline::new(match s.temperature {
                     Some(t) => c.with_temperature(t),
                     None => c,

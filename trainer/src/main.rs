@@ -156,6 +156,10 @@ enum Cmd {
         /// pet thresholds for it (the temperature line suggests one fitted on these frames).
         #[arg(long, value_parser = positive)]
         temperature: Option<f32>,
+        /// Run the classifier's 1x1 convolutions on petcam's int8 op, as a CPU with the dot
+        /// product (Raspberry Pi 5) runs an int8 model; by default the app's choice for this CPU.
+        #[arg(long)]
+        int8_op: bool,
     },
     /// Train the locator head on simulated camera frames of the training photos (pets pasted
     /// anywhere at 35-100% of the frame height; as many pet-free frames) and write it into the
@@ -517,19 +521,34 @@ fn main() -> Result<()> {
             std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
             println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature } => {
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
             petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg)?;
             let make = || petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).ok();
+            if int8_op {
+                // The locate stage's wide pass too, as on a Pi 5.
+                petcam::classifier::pointwise::set_app_policy(petcam::classifier::pointwise::Policy::All);
+            }
             let t = std::time::Instant::now();
-            let settings =
-                petcam_trainer::camera::Settings { model: &model, locator: &make, seed: camera_seed, frames_out: frames_out.as_deref(), frames_out_count, split, limit, oracle, temperature };
+            let settings = petcam_trainer::camera::Settings {
+                model: &model,
+                locator: &make,
+                seed: camera_seed,
+                frames_out: frames_out.as_deref(),
+                frames_out_count,
+                split,
+                limit,
+                oracle,
+                temperature,
+                int8: if int8_op { petcam::classifier::pointwise::Policy::All } else { Default::default() },
+            };
             let judged = petcam_trainer::camera::run(&samples, &settings)?;
             println!(
-                "camera-conditions benchmark, {split:?} split: {} with locator `{}`, camera seed {camera_seed} ({:.0} s)",
+                "camera-conditions benchmark, {split:?} split: {}{} with locator `{}`, camera seed {camera_seed} ({:.0} s)",
                 model.display(),
+                if int8_op { " (1x1 convolutions in int8 on petcam's op)" } else { "" },
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
                 t.elapsed().as_secs_f32()
             );

@@ -2,10 +2,12 @@
 //!
 //! - Weights: symmetric int8, one scale per output channel (`s_w[o] = max|w[o]| / 127`). A model
 //!   whose weights were stored that way (the int8 export) gets back exactly its stored integers.
-//! - Input: symmetric int8 with one scale per call (`s_x = max|x| / 127`), found on the input
-//!   itself ("dynamic" quantisation: no calibrated range to go stale on camera pictures).
-//! - Accumulation in int32, exact; the output stays f32 (no requantisation error), with the bias
-//!   and an optional ReLU6 applied in the same pass.
+//! - Input: asymmetric int8 with one scale and zero point per call, over the input's own range
+//!   (with 0 in it): `x = s_x (q - z)`, all 256 levels used whether the input is a ReLU6 output
+//!   (`[0, 6]`) or a signed residual. "Dynamic" quantisation: no calibrated range to go stale on
+//!   camera pictures.
+//! - Accumulation in int32, exact, then `- z * sum(w_q[o])` (precomputed); the output stays f32
+//!   (no requantisation error), with the bias and an optional ReLU6 applied in the same pass.
 //!
 //! Both operands are packed so that the reduction runs over groups of 4 input channels held in
 //! one 32-bit lane: the layout of the aarch64 `sdot` instruction (16 multiply-adds each, on
@@ -30,19 +32,23 @@ pub enum Layout {
 pub struct Layer {
     in_c: usize,
     out_c: usize,
-    layout: Layout,
+    /// Where the channels are in the input and in the output (they may differ: tract's graph
+    /// changes layout inside an `EinSum`).
+    layout: (Layout, Layout),
     relu6: bool,
     /// Packed int8 weights: per block of [`TILE_O`] outputs, per group of 4 input channels, the
     /// 8 outputs' 4 channels (32 bytes).
     w: Vec<i8>,
     /// Per output channel (padded to whole tiles with 0).
     w_scale: Vec<f32>,
+    /// Sum of each output channel's int8 weights, for the input's zero point.
+    w_sum: Vec<i32>,
     bias: Vec<f32>,
 }
 
 impl Layer {
     /// From f32 weights `[out_c, in_c]` (row per output channel), quantised per output channel.
-    pub fn new(in_c: usize, out_c: usize, layout: Layout, weights: &[f32], bias: &[f32], relu6: bool) -> Layer {
+    pub fn new(in_c: usize, out_c: usize, layout: (Layout, Layout), weights: &[f32], bias: &[f32], relu6: bool) -> Layer {
         assert!(in_c > 0 && out_c > 0 && weights.len() == in_c * out_c && bias.len() == out_c, "pointwise layer {in_c} -> {out_c}: {} weights, {} biases", weights.len(), bias.len());
         let (kc, oc) = (in_c.div_ceil(4) * 4, out_c.div_ceil(TILE_O) * TILE_O);
         let mut q = vec![0i8; oc * kc];
@@ -60,7 +66,13 @@ impl Layer {
         }
         let mut b = bias.to_vec();
         b.resize(oc, 0.0);
-        Layer { in_c, out_c, layout, relu6, w: q, w_scale, bias: b }
+        let mut w_sum = vec![0i32; oc];
+        for (k, &v) in q.iter().enumerate() {
+            // Index (ob * groups + g) * 32 + lane * 4 + k: output ob * 8 + lane.
+            let (block, lane) = (k / 32, (k % 32) / 4);
+            w_sum[(block / (kc / 4)) * TILE_O + lane] += v as i32;
+        }
+        Layer { in_c, out_c, layout, relu6, w: q, w_scale, w_sum, bias: b }
     }
 
     pub fn in_channels(&self) -> usize {
@@ -69,7 +81,8 @@ impl Layer {
     pub fn out_channels(&self) -> usize {
         self.out_c
     }
-    pub fn layout(&self) -> Layout {
+    /// (input, output) layouts.
+    pub fn layout(&self) -> (Layout, Layout) {
         self.layout
     }
     pub fn relu6(&self) -> bool {
@@ -86,123 +99,254 @@ impl Layer {
         pixels.div_ceil(TILE_P) * TILE_P * self.groups() * 4
     }
 
-    /// `x`: `pixels x in_c` values in the layer's layout; `out`: `pixels x out_c`, every value
-    /// written. `scratch` is resized as needed and may be reused across calls.
+    /// `x`: `pixels x in_c` values in the layer's input layout; `out`: `pixels x out_c` in its
+    /// output layout, every value written. `scratch` is resized as needed and may be reused.
     pub fn run(&self, x: &[f32], pixels: usize, out: &mut [f32], scratch: &mut Vec<i8>) {
         assert!(x.len() == pixels * self.in_c && out.len() == pixels * self.out_c, "pointwise {} -> {} on {pixels} pixels: {} in, {} out", self.in_c, self.out_c, x.len(), out.len());
         if pixels == 0 {
             return;
         }
-        let x_scale = self.pack_input(x, pixels, scratch);
+        let (x_scale, x_zero) = self.pack_input(x, pixels, scratch);
+        // Per output channel: the scale from int32 to f32, and the zero point's share.
+        let scale: Vec<f32> = self.w_scale.iter().map(|w| x_scale * w).collect();
+        let zw: Vec<i32> = self.w_sum.iter().map(|w| x_zero * w).collect();
+        let order = match self.layout.1 {
+            Layout::ChannelsFirst => Order::PixelsInner,
+            Layout::ChannelsLast => Order::OutputsInner,
+        };
+        let dot = has_dot_product();
         let kg = self.groups();
-        let mut acc = [[0i32; 4]; 16];
+        let mut acc = [0i32; TILE_O * TILE_P];
         for pb in 0..pixels.div_ceil(TILE_P) {
             let xt = &scratch[pb * TILE_P * kg * 4..(pb + 1) * TILE_P * kg * 4];
             for ob in 0..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
-                tile(wt, xt, kg, &mut acc);
-                self.store(&acc, ob, pb, pixels, x_scale, out);
+                tile(wt, xt, kg, order, dot, &mut acc);
+                self.store(&acc, (ob, pb), pixels, (&scale, &zw), out);
             }
         }
     }
 
-    /// Quantises `x` with one symmetric scale into `scratch`, packed per tile of [`TILE_P`]
-    /// pixels: per group of 4 channels, each pixel's 4 values. Returns the scale.
-    fn pack_input(&self, x: &[f32], pixels: usize, scratch: &mut Vec<i8>) -> f32 {
-        let m = x.iter().fold(0.0f32, |a, v| a.max(v.abs()));
+    /// Quantises `x` with one scale and zero point into `scratch`, packed per tile of
+    /// [`TILE_P`] pixels: per group of 4 channels, each pixel's 4 values. Returns the scale and
+    /// the zero point.
+    fn pack_input(&self, x: &[f32], pixels: usize, scratch: &mut Vec<i8>) -> (f32, i32) {
+        let (lo, hi) = x.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
         // A NaN or infinite input would have no scale: let it through as zeros (f32 tract would
         // propagate it; the classifier checks its outputs).
-        let (scale, inv) = if m > 0.0 && m.is_finite() { (m / 127.0, 127.0 / m) } else { (0.0, 0.0) };
-        let kg = self.groups();
+        let (scale, inv, zero) = if hi > lo && (hi - lo).is_finite() {
+            let s = (hi - lo) / 255.0;
+            (s, 1.0 / s, (-128.0 - lo / s).round().clamp(-128.0, 127.0))
+        } else {
+            (0.0, 0.0, 0.0)
+        };
         scratch.clear();
         scratch.resize(self.scratch_len(pixels), 0);
-        let q = |v: f32| (v * inv).round().clamp(-127.0, 127.0) as i8;
-        match self.layout {
+        let q = Quantiser { inv, zero: zero as i32 };
+        match self.layout.0 {
+            Layout::ChannelsFirst => q.pack_channels_first(x, self.in_c, pixels, scratch),
+            Layout::ChannelsLast => q.pack_channels_last(x, self.in_c, pixels, scratch),
+        }
+        (scale, zero as i32)
+    }
+
+    /// Writes one tile's accumulators (in the order [`tile`] was asked for by the output layout).
+    fn store(&self, acc: &[i32; TILE_O * TILE_P], (ob, pb): (usize, usize), pixels: usize, (scale, zw): (&[f32], &[i32]), out: &mut [f32]) {
+        let (o0, p0) = (ob * TILE_O, pb * TILE_P);
+        let (m, n) = ((self.out_c - o0).min(TILE_O), (pixels - p0).min(TILE_P));
+        let (lo, hi) = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+        let mut y = [0.0f32; 8];
+        match self.layout.1 {
             Layout::ChannelsFirst => {
-                for c in 0..self.in_c {
-                    let (g, k) = (c / 4, c % 4);
-                    for (p, &v) in x[c * pixels..(c + 1) * pixels].iter().enumerate() {
-                        let (pb, j) = (p / TILE_P, p % TILE_P);
-                        scratch[((pb * kg + g) * TILE_P + j) * 4 + k] = q(v);
+                for o in 0..m {
+                    let (s, b, z) = (scale[o0 + o], self.bias[o0 + o], zw[o0 + o]);
+                    for (t, v) in y.iter_mut().enumerate() {
+                        *v = ((acc[o * 8 + t] - z) as f32 * s + b).max(lo).min(hi);
                     }
+                    out[(o0 + o) * pixels + p0..][..n].copy_from_slice(&y[..n]);
                 }
             }
             Layout::ChannelsLast => {
-                for (p, px) in x.chunks_exact(self.in_c).enumerate() {
-                    let (pb, j) = (p / TILE_P, p % TILE_P);
-                    for (c, &v) in px.iter().enumerate() {
-                        scratch[((pb * kg + c / 4) * TILE_P + j) * 4 + c % 4] = q(v);
+                let (s, b, z) = (&scale[o0..o0 + 8], &self.bias[o0..o0 + 8], &zw[o0..o0 + 8]);
+                for j in 0..n {
+                    for (t, v) in y.iter_mut().enumerate() {
+                        *v = ((acc[j * 8 + t] - z[t]) as f32 * s[t] + b[t]).max(lo).min(hi);
                     }
+                    out[(p0 + j) * self.out_c + o0..][..m].copy_from_slice(&y[..m]);
                 }
-            }
-        }
-        scale
-    }
-
-    /// Writes one tile's accumulators: `acc[o * 2 + h]` holds output `ob * 8 + o` for pixels
-    /// `pb * 8 + h * 4 ..+ 4`.
-    fn store(&self, acc: &[[i32; 4]; 16], ob: usize, pb: usize, pixels: usize, x_scale: f32, out: &mut [f32]) {
-        for o in 0..TILE_O {
-            let oc = ob * TILE_O + o;
-            if oc >= self.out_c {
-                break;
-            }
-            let (s, b) = (x_scale * self.w_scale[oc], self.bias[oc]);
-            for j in 0..TILE_P {
-                let p = pb * TILE_P + j;
-                if p >= pixels {
-                    break;
-                }
-                let mut y = acc[o * 2 + j / 4][j % 4] as f32 * s + b;
-                if self.relu6 {
-                    y = y.clamp(0.0, 6.0);
-                }
-                let at = match self.layout {
-                    Layout::ChannelsFirst => oc * pixels + p,
-                    Layout::ChannelsLast => p * self.out_c + oc,
-                };
-                out[at] = y;
             }
         }
     }
 }
 
-/// One tile: `acc[o * 2 + h][l] = sum over groups g and k < 4 of w[g][o][k] * x[g][h * 4 + l][k]`.
-fn tile(w: &[i8], x: &[i8], groups: usize, acc: &mut [[i32; 4]; 16]) {
-    #[cfg(target_arch = "aarch64")]
-    {
-        if has_dot_product() {
-            // SAFETY: the CPU has the dot-product extension (checked above); `w` and `x` hold
-            // `groups` blocks of 32 bytes each (asserted by the callers' slicing).
-            unsafe { tile_sdot(w, x, groups, acc) };
+/// `round(v / s) + zero`, saturated to int8: the same integers on every path (the NEON one
+/// rounds half away from zero like [`f32::round`]).
+struct Quantiser {
+    inv: f32,
+    zero: i32,
+}
+
+impl Quantiser {
+    fn one(&self, v: f32) -> i8 {
+        ((v * self.inv).round() + self.zero as f32).clamp(-128.0, 127.0) as i8
+    }
+
+    /// `[in_c, pixels]` into the tiles: for each group of 4 channel rows, 8 pixels at a time.
+    fn pack_channels_first(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) {
+        let kg = in_c.div_ceil(4);
+        let start = self.pack_channels_first_fast(x, in_c, pixels, scratch);
+        for c in 0..in_c {
+            let (g, k) = (c / 4, c % 4);
+            for (p, &v) in x[c * pixels..(c + 1) * pixels].iter().enumerate().skip(start) {
+                let (pb, j) = (p / TILE_P, p % TILE_P);
+                scratch[((pb * kg + g) * TILE_P + j) * 4 + k] = self.one(v);
+            }
+        }
+    }
+
+    /// `[pixels, in_c]` into the tiles: each pixel's groups of 4 channels.
+    fn pack_channels_last(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) {
+        let kg = in_c.div_ceil(4);
+        if self.pack_channels_last_fast(x, in_c, pixels, scratch) {
             return;
         }
+        for (p, px) in x.chunks_exact(in_c).enumerate() {
+            let (pb, j) = (p / TILE_P, p % TILE_P);
+            for (c, &v) in px.iter().enumerate() {
+                scratch[((pb * kg + c / 4) * TILE_P + j) * 4 + c % 4] = self.one(v);
+            }
+        }
     }
-    tile_portable(w, x, groups, acc)
+
+    /// The whole tiles of [`pack_channels_first`](Self::pack_channels_first) with NEON where
+    /// there is a fast path (aarch64, channels a multiple of 4): how many pixels it packed.
+    fn pack_channels_first_fast(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) -> usize {
+        #[cfg(target_arch = "aarch64")]
+        if in_c % 4 == 0 {
+            // SAFETY: NEON is part of aarch64; the loops stay inside `x` (in_c x pixels) and
+            // `scratch` (whole tiles of in_c / 4 groups), as the asserts in `run` and
+            // `scratch_len` give.
+            unsafe { self.pack_channels_first_neon(x, in_c, pixels, scratch) };
+            return pixels / TILE_P * TILE_P;
+        }
+        let _ = (x, in_c, pixels, scratch);
+        0
+    }
+
+    /// [`pack_channels_last`](Self::pack_channels_last) with NEON where there is a fast path
+    /// (aarch64, channels a multiple of 16): whether it packed everything.
+    fn pack_channels_last_fast(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) -> bool {
+        #[cfg(target_arch = "aarch64")]
+        if in_c % 16 == 0 {
+            // SAFETY: as in `pack_channels_first_fast`.
+            unsafe { self.pack_channels_last_neon(x, in_c, pixels, scratch) };
+            return true;
+        }
+        let _ = (x, in_c, pixels, scratch);
+        false
+    }
+
+    /// 8 pixels of 4 channel rows quantised and written interleaved with one `st4`.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn pack_channels_first_neon(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) {
+        use core::arch::aarch64::*;
+        let kg = in_c / 4;
+        let (inv, zero) = (vdupq_n_f32(self.inv), vdupq_n_s32(self.zero));
+        let row8 = |p: *const f32| -> int8x8_t {
+            let a = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p), inv)), zero);
+            let b = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p.add(4)), inv)), zero);
+            vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)))
+        };
+        for g in 0..kg {
+            let rows = [0, 1, 2, 3].map(|k| x.as_ptr().add((g * 4 + k) * pixels));
+            for pb in 0..pixels / TILE_P {
+                let at = pb * TILE_P;
+                let v = int8x8x4_t(row8(rows[0].add(at)), row8(rows[1].add(at)), row8(rows[2].add(at)), row8(rows[3].add(at)));
+                vst4_s8(scratch.as_mut_ptr().add((pb * kg + g) * TILE_P * 4), v);
+            }
+        }
+    }
+
+    /// 16 channels of one pixel quantised at a time, written as 4 groups of 4 bytes.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn pack_channels_last_neon(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) {
+        use core::arch::aarch64::*;
+        let kg = in_c / 4;
+        let (inv, zero) = (vdupq_n_f32(self.inv), vdupq_n_s32(self.zero));
+        let four = |p: *const f32| vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p), inv)), zero);
+        for p in 0..pixels {
+            let (pb, j) = (p / TILE_P, p % TILE_P);
+            let src = x.as_ptr().add(p * in_c);
+            for g16 in 0..in_c / 16 {
+                let s = src.add(g16 * 16);
+                let lo = vcombine_s16(vqmovn_s32(four(s)), vqmovn_s32(four(s.add(4))));
+                let hi = vcombine_s16(vqmovn_s32(four(s.add(8))), vqmovn_s32(four(s.add(12))));
+                let q = vreinterpretq_u32_s8(vcombine_s8(vqmovn_s16(lo), vqmovn_s16(hi)));
+                let dst = scratch.as_mut_ptr().add(((pb * kg + g16 * 4) * TILE_P + j) * 4) as *mut u32;
+                // Consecutive groups of one pixel are a tile row (TILE_P * 4 bytes) apart.
+                dst.write_unaligned(vgetq_lane_u32::<0>(q));
+                dst.add(TILE_P).write_unaligned(vgetq_lane_u32::<1>(q));
+                dst.add(2 * TILE_P).write_unaligned(vgetq_lane_u32::<2>(q));
+                dst.add(3 * TILE_P).write_unaligned(vgetq_lane_u32::<3>(q));
+            }
+        }
+    }
 }
 
-fn tile_portable(w: &[i8], x: &[i8], groups: usize, acc: &mut [[i32; 4]; 16]) {
-    *acc = [[0; 4]; 16];
+/// The order of a tile's 64 accumulators: `acc[o * 8 + j]` (each output's 8 pixels together,
+/// for channels-first outputs) or `acc[j * 8 + o]` (each pixel's 8 outputs together).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Order {
+    PixelsInner,
+    OutputsInner,
+}
+
+/// One tile: for output `o` and pixel `j`, the sum over groups `g` and `k < 4` of
+/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it).
+fn tile(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) {
+    assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
+    #[cfg(target_arch = "aarch64")]
+    if dot {
+        // SAFETY: the CPU has the dot-product extension (the caller checked); `w` and `x` hold
+        // `groups` blocks of 32 bytes each (asserted above).
+        unsafe {
+            match order {
+                Order::PixelsInner => tile_sdot_pixels_inner(w, x, groups, acc),
+                Order::OutputsInner => tile_sdot_outputs_inner(w, x, groups, acc),
+            }
+        }
+        return;
+    }
+    let _ = dot;
+    tile_portable(w, x, groups, order, acc)
+}
+
+fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32; 64]) {
+    let mut sums = [0i32; 64];
     for g in 0..groups {
         let (wg, xg) = (&w[g * 32..g * 32 + 32], &x[g * 32..g * 32 + 32]);
         for o in 0..TILE_O {
-            let wo = &wg[o * 4..o * 4 + 4];
             for j in 0..TILE_P {
-                let xj = &xg[j * 4..j * 4 + 4];
-                let d: i32 = (0..4).map(|k| wo[k] as i32 * xj[k] as i32).sum();
-                acc[o * 2 + j / 4][j % 4] += d;
+                sums[o * 8 + j] += (0..4).map(|k| wg[o * 4 + k] as i32 * xg[j * 4 + k] as i32).sum::<i32>();
             }
+        }
+    }
+    for o in 0..TILE_O {
+        for j in 0..TILE_P {
+            acc[match order {
+                Order::PixelsInner => o * 8 + j,
+                Order::OutputsInner => j * 8 + o,
+            }] = sums[o * 8 + j];
         }
     }
 }
 
-/// The tile with `sdot`: 2 loads and 16 dot products (256 multiply-adds) per group of 4 channels.
+/// The tile with `sdot`, each output's pixels together: accumulator v(16 + 2o + h) is output `o`,
+/// pixels 4h..4h+4. Per group of 4 channels: 2 loads and 16 dot products (256 multiply-adds).
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "dotprod")]
-unsafe fn tile_sdot(w: &[i8], x: &[i8], groups: usize, acc: &mut [[i32; 4]; 16]) {
-    assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
+unsafe fn tile_sdot_pixels_inner(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
     // v0, v1: outputs 0-3 and 4-7, 4 channels each; v2, v3: pixels 0-3 and 4-7, 4 channels each.
-    // Accumulator v(16 + 2o + h): output o, pixels 4h..4h+4.
     core::arch::asm!(
         "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
         "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
@@ -219,6 +363,44 @@ unsafe fn tile_sdot(w: &[i8], x: &[i8], groups: usize, acc: &mut [[i32; 4]; 16])
         "sdot v26.4s, v2.16b, v1.4b[1]", "sdot v27.4s, v3.16b, v1.4b[1]",
         "sdot v28.4s, v2.16b, v1.4b[2]", "sdot v29.4s, v3.16b, v1.4b[2]",
         "sdot v30.4s, v2.16b, v1.4b[3]", "sdot v31.4s, v3.16b, v1.4b[3]",
+        "subs {n}, {n}, #1",
+        "b.ne 2b",
+        "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
+        "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
+        "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
+        "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64",
+        w = inout(reg) w.as_ptr() => _,
+        x = inout(reg) x.as_ptr() => _,
+        n = inout(reg) groups => _,
+        acc = inout(reg) acc.as_mut_ptr() => _,
+        out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+        out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+        out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+        options(nostack),
+    );
+}
+
+/// The tile with `sdot`, each pixel's outputs together: accumulator v(16 + 2j + h) is pixel `j`,
+/// outputs 4h..4h+4.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn tile_sdot_outputs_inner(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
+    core::arch::asm!(
+        "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+        "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
+        "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
+        "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
+        "2:",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v0.16b, v2.4b[0]", "sdot v17.4s, v1.16b, v2.4b[0]",
+        "sdot v18.4s, v0.16b, v2.4b[1]", "sdot v19.4s, v1.16b, v2.4b[1]",
+        "sdot v20.4s, v0.16b, v2.4b[2]", "sdot v21.4s, v1.16b, v2.4b[2]",
+        "sdot v22.4s, v0.16b, v2.4b[3]", "sdot v23.4s, v1.16b, v2.4b[3]",
+        "sdot v24.4s, v0.16b, v3.4b[0]", "sdot v25.4s, v1.16b, v3.4b[0]",
+        "sdot v26.4s, v0.16b, v3.4b[1]", "sdot v27.4s, v1.16b, v3.4b[1]",
+        "sdot v28.4s, v0.16b, v3.4b[2]", "sdot v29.4s, v1.16b, v3.4b[2]",
+        "sdot v30.4s, v0.16b, v3.4b[3]", "sdot v31.4s, v1.16b, v3.4b[3]",
         "subs {n}, {n}, #1",
         "b.ne 2b",
         "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
@@ -308,16 +490,20 @@ mod tests {
                 let (sx, sw) = (3.0 / 127.0, 1.0 / 127.0);
                 let tol = in_c as f32 * (0.5 * sx * 1.0 + 0.5 * sw * 3.0 + 0.25 * sx * sw) + 1e-4;
                 let mut scratch = vec![];
-                let cf = Layer::new(in_c, out_c, Layout::ChannelsFirst, &w, &b, relu6);
+                let cf = Layer::new(in_c, out_c, (Layout::ChannelsFirst, Layout::ChannelsFirst), &w, &b, relu6);
                 let mut got = vec![f32::NAN; out_c * pixels];
                 cf.run(&x, pixels, &mut got, &mut scratch);
                 let worst = want.iter().zip(&got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
                 assert!(worst <= tol, "{in_c}->{out_c} x {pixels}, relu6 {relu6}: off by {worst} (bound {tol})");
-                // Channels last: the same numbers, transposed.
-                let cl = Layer::new(in_c, out_c, Layout::ChannelsLast, &w, &b, relu6);
-                let mut got_cl = vec![f32::NAN; out_c * pixels];
-                cl.run(&transpose(&x, in_c, pixels), pixels, &mut got_cl, &mut scratch);
-                assert_eq!(got_cl, transpose(&got, out_c, pixels), "{in_c}->{out_c} x {pixels}: layouts disagree");
+                // Channels last in, out or both: the same numbers, transposed.
+                let x_cl = transpose(&x, in_c, pixels);
+                for (lin, lout) in [(Layout::ChannelsLast, Layout::ChannelsLast), (Layout::ChannelsFirst, Layout::ChannelsLast), (Layout::ChannelsLast, Layout::ChannelsFirst)] {
+                    let l = Layer::new(in_c, out_c, (lin, lout), &w, &b, relu6);
+                    let mut y = vec![f32::NAN; out_c * pixels];
+                    l.run(if lin == Layout::ChannelsLast { &x_cl } else { &x }, pixels, &mut y, &mut scratch);
+                    let y = if lout == Layout::ChannelsLast { transpose(&y, pixels, out_c) } else { y };
+                    assert_eq!(y, got, "{in_c}->{out_c} x {pixels}: {lin:?} -> {lout:?} disagrees");
+                }
             }
         }
     }
@@ -331,9 +517,16 @@ mod tests {
         let scales: Vec<f32> = (0..out_c).map(|o| 0.01 * (o + 1) as f32).collect();
         let wq: Vec<i32> = (0..in_c * out_c).map(|i| if i % in_c == 0 { 127 } else { (i as i32 * 37 % 255) - 127 }).collect();
         let w: Vec<f32> = wq.iter().enumerate().map(|(i, &q)| q as f32 * scales[i / in_c]).collect();
-        let xq: Vec<i32> = (0..in_c * pixels).map(|i| if i == 0 { -127 } else { (i as i32 * 53 % 255) - 127 }).collect();
+        // -128 and 127 both present: the range is 255 steps of 0.5 with zero point 0.
+        let xq: Vec<i32> = (0..in_c * pixels)
+            .map(|i| match i {
+                0 => -128,
+                1 => 127,
+                _ => (i as i32 * 53 % 255) - 127,
+            })
+            .collect();
         let x: Vec<f32> = xq.iter().map(|&q| q as f32 * 0.5).collect();
-        let layer = Layer::new(in_c, out_c, Layout::ChannelsFirst, &w, &vec![0.0; out_c], false);
+        let layer = Layer::new(in_c, out_c, (Layout::ChannelsFirst, Layout::ChannelsFirst), &w, &vec![0.0; out_c], false);
         let mut got = vec![0.0; out_c * pixels];
         layer.run(&x, pixels, &mut got, &mut vec![]);
         for o in 0..out_c {
@@ -348,7 +541,7 @@ mod tests {
 
     #[test]
     fn zero_and_non_finite_inputs_give_the_bias() {
-        let layer = Layer::new(4, 3, Layout::ChannelsFirst, &values(12, 4), &[1.0, -2.0, 7.5], true);
+        let layer = Layer::new(4, 3, (Layout::ChannelsFirst, Layout::ChannelsFirst), &values(12, 4), &[1.0, -2.0, 7.5], true);
         for v in [0.0, f32::NAN, f32::INFINITY] {
             let mut out = vec![f32::NAN; 6];
             layer.run(&[v; 8], 2, &mut out, &mut vec![]);
@@ -358,15 +551,21 @@ mod tests {
 
     #[test]
     fn the_sdot_tile_and_the_portable_one_agree() {
-        // On a CPU with dot product both run; elsewhere this checks the portable tile against
-        // itself through `tile`, which is what runs there.
+        // On a CPU with dot product both run; elsewhere `tile` is the portable one, and the two
+        // orders must hold the same sums transposed.
         let groups = 5;
-        let w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 255) as i32 - 127).map(|v| v as i8).collect();
-        let x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 255) as i32 - 127).map(|v| v as i8).collect();
-        let (mut a, mut b) = ([[0; 4]; 16], [[1; 4]; 16]);
-        tile_portable(&w, &x, groups, &mut a);
-        tile(&w, &x, groups, &mut b);
-        assert_eq!(a, b, "tile variant {}", variant());
-        assert_ne!(a, [[0; 4]; 16]);
+        let w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 256) as i32 - 128).map(|v| v as i8).collect();
+        let x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 256) as i32 - 128).map(|v| v as i8).collect();
+        for order in [Order::PixelsInner, Order::OutputsInner] {
+            let (mut a, mut b) = ([0; 64], [1; 64]);
+            tile_portable(&w, &x, groups, order, &mut a);
+            tile(&w, &x, groups, order, has_dot_product(), &mut b);
+            assert_eq!(a, b, "tile variant {}, {order:?}", variant());
+            assert_ne!(a, [0; 64]);
+        }
+        let (mut p, mut o) = ([0; 64], [0; 64]);
+        tile_portable(&w, &x, groups, Order::PixelsInner, &mut p);
+        tile_portable(&w, &x, groups, Order::OutputsInner, &mut o);
+        assert!((0..64).all(|k| p[k] == o[(k % 8) * 8 + k / 8]));
     }
 }

@@ -50,7 +50,8 @@ impl Op for PointwiseConv {
 
     fn info(&self) -> TractResult<Vec<String>> {
         let l = &self.layer;
-        Ok(vec![format!("{} -> {} on {} pixels, {:?}{} ({})", l.in_channels(), l.out_channels(), self.pixels, l.layout(), if l.relu6() { ", ReLU6" } else { "" }, variant())])
+        let (a, b) = l.layout();
+        Ok(vec![format!("{} -> {} on {} pixels, {a:?} -> {b:?}{} ({})", l.in_channels(), l.out_channels(), self.pixels, if l.relu6() { ", ReLU6" } else { "" }, variant())])
     }
 
     fn validation(&self) -> Validation {
@@ -105,18 +106,44 @@ pub enum Policy {
 }
 
 impl Policy {
-    /// Whether a model of this precision gets the op on this CPU.
+    /// Whether a model of this precision gets the op on this CPU. `Auto` follows
+    /// [`set_app_policy`] when the app set one other than `Auto` (`petcam --int8`).
     pub fn takes(self, precision: &str) -> bool {
         match self {
-            Policy::Auto => precision == "int8" && has_dot_product(),
+            Policy::Auto => match app_policy() {
+                Policy::Auto => precision == "int8" && has_dot_product(),
+                p => p.takes(precision),
+            },
             Policy::All => true,
             Policy::None => false,
         }
     }
 }
 
+/// The app's choice for every model it loads (the classifier's and the locate stage's plans),
+/// 0 = `Auto`, 1 = `All`, 2 = `None`. Process-wide, like tract's thread count.
+static APP_POLICY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// Sets what [`Policy::Auto`] means in this process (`petcam --int8`).
+pub fn set_app_policy(p: Policy) {
+    let v = match p {
+        Policy::Auto => 0,
+        Policy::All => 1,
+        Policy::None => 2,
+    };
+    APP_POLICY.store(v, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn app_policy() -> Policy {
+    match APP_POLICY.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => Policy::All,
+        2 => Policy::None,
+        _ => Policy::Auto,
+    }
+}
+
 /// Replaces every 1x1 convolution of a decluttered `model` (an f32 `EinSum` of a concrete input
-/// with constant 2-D weights, channels first or last) with [`PointwiseConv`], taking along the
+/// of at least 2 pixels with constant 2-D weights, channels first or last) with [`PointwiseConv`], taking along the
 /// bias `Add` and the ReLU6 that follow when nothing else reads them. Returns how many it
 /// replaced.
 pub fn substitute(model: &mut TypedModel) -> TractResult<usize> {
@@ -139,6 +166,7 @@ pub fn substitute(model: &mut TypedModel) -> TractResult<usize> {
 fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(PointwiseConv, usize)>> {
     let node = &model.nodes()[id];
     let Some(einsum) = node.op_as::<EinSum>() else { return Ok(None) };
+    tracing::debug!("einsum {}: {} on {:?}", node.name, einsum.axes, model.outlet_fact(node.inputs[0])?.shape);
     if einsum.q_params.is_some() || einsum.operating_dt != f32::datum_type() || node.inputs.len() != 2 {
         return Ok(None);
     }
@@ -174,13 +202,21 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(PointwiseConv,
     if x_space != y_space || x_space.iter().any(|c| wa.contains(c)) || x_kept.len() != x_space.len() + 1 || y_kept.len() != y_space.len() + 1 {
         return Ok(None);
     }
-    let layout = match (x_kept.first() == Some(&i), y_kept.first() == Some(&o), x_kept.last() == Some(&i), y_kept.last() == Some(&o)) {
-        (true, true, _, _) => Layout::ChannelsFirst,
-        (_, _, true, true) => Layout::ChannelsLast,
-        _ => return Ok(None),
+    let side = |kept: &[char], c: char| {
+        if kept.first() == Some(&c) {
+            Some(Layout::ChannelsFirst)
+        } else if kept.last() == Some(&c) {
+            Some(Layout::ChannelsLast)
+        } else {
+            None
+        }
     };
+    let (Some(in_layout), Some(out_layout)) = (side(&x_kept, i), side(&y_kept, o)) else { return Ok(None) };
+    let layout = (in_layout, out_layout);
     let pixels: usize = x_shape.iter().product::<usize>() / in_c.max(1);
-    if in_c == 0 || out_c == 0 || pixels * in_c != x_shape.iter().product::<usize>() || pixels * out_c != out_shape.iter().product::<usize>() {
+    // A matrix-vector product (the final classifier on the pooled features) gains nothing
+    // measurable from int8 and would put the quantisation error straight into the logits.
+    if pixels < 2 || in_c == 0 || out_c == 0 || pixels * in_c != x_shape.iter().product::<usize>() || pixels * out_c != out_shape.iter().product::<usize>() {
         return Ok(None);
     }
     // Weights as [out_c, in_c].
@@ -216,4 +252,51 @@ fn bias_after(model: &TypedModel, id: usize, out_c: usize, o_axis: usize, out_sh
         return Ok(None);
     }
     Ok(Some((floats(&b)?.to_vec(), add.id)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classifier::{Classifier, LoadOptions, TractClassifier};
+    use std::path::PathBuf;
+
+    /// Every ONNX model in `models/`: with the op forced on, all 32 of EfficientNet-Lite0's 1x1
+    /// convolutions (15 expansions, 16 projections, the head) run on it, the final classifier
+    /// stays f32, and the logits stay near f32's with the same top class on the demo pictures.
+    #[test]
+    fn every_shipped_model_runs_its_1x1_convolutions_in_int8_close_to_f32() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let pictures: Vec<image::RgbImage> = ["chelsea.png", "coffee.png"].iter().map(|f| image::open(root.join("demo/images").join(f)).unwrap().to_rgb8()).collect();
+        let mut checked = 0;
+        for entry in std::fs::read_dir(root.join("models")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "onnx") {
+                continue;
+            }
+            let int8 = TractClassifier::load_with(&path, LoadOptions { int8: Policy::All, ..Default::default() }).unwrap();
+            let f32 = TractClassifier::load_with(&path, LoadOptions { int8: Policy::None, ..Default::default() }).unwrap();
+            assert_eq!((int8.int8_pointwise(), f32.int8_pointwise()), (32, 0), "{}", path.display());
+            let default = TractClassifier::load(&path).unwrap();
+            let expect = if default.metadata().precision == "int8" && has_dot_product() { 32 } else { 0 };
+            assert_eq!(default.int8_pointwise(), expect, "{}: by default", path.display());
+            let mut pre = crate::pipeline::Preprocessor::new(int8.metadata().input_size);
+            for p in &pictures {
+                let input = pre.prepare(p, &mut Default::default()).1.to_vec();
+                let (a, b) = (int8.logits(&input).unwrap(), f32.logits(&input).unwrap());
+                let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+                let argmax = |z: &[f32]| z.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|x| x.0);
+                assert!(worst < 1.0, "{}: int8 logits differ from f32 by {worst}", path.display());
+                assert_eq!(argmax(&a), argmax(&b), "{}: int8 {a:?}, f32 {b:?}", path.display());
+            }
+            checked += 1;
+        }
+        assert!(checked >= 1);
+    }
+
+    #[test]
+    fn the_app_takes_the_op_only_for_int8_models_on_dot_product_cpus() {
+        assert_eq!(Policy::Auto.takes("int8"), has_dot_product());
+        assert!(!Policy::Auto.takes("f32"));
+        assert!(Policy::All.takes("f32") && !Policy::None.takes("int8"));
+    }
 }
