@@ -341,82 +341,71 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
     }
 }
 
-/// The tile with `sdot`, each output's pixels together: accumulator v(16 + 2o + h) is output `o`,
-/// pixels 4h..4h+4. Per group of 4 channels: 2 loads and 16 dot products (256 multiply-adds).
+/// An `sdot` tile function: zero 16 accumulators (v16-v31), then per group of 4 input channels
+/// load 32 bytes of weights (v0: outputs 0-3, v1: outputs 4-7) and 32 of input (v2: pixels 0-3,
+/// v3: pixels 4-7) and run the 16 given dot products (256 multiply-adds), then store the
+/// accumulators in register order.
 #[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "dotprod")]
-unsafe fn tile_sdot_pixels_inner(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
-    // v0, v1: outputs 0-3 and 4-7, 4 channels each; v2, v3: pixels 0-3 and 4-7, 4 channels each.
-    core::arch::asm!(
-        "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
-        "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
-        "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
-        "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
-        "2:",
-        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
-        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
-        "sdot v16.4s, v2.16b, v0.4b[0]", "sdot v17.4s, v3.16b, v0.4b[0]",
-        "sdot v18.4s, v2.16b, v0.4b[1]", "sdot v19.4s, v3.16b, v0.4b[1]",
-        "sdot v20.4s, v2.16b, v0.4b[2]", "sdot v21.4s, v3.16b, v0.4b[2]",
-        "sdot v22.4s, v2.16b, v0.4b[3]", "sdot v23.4s, v3.16b, v0.4b[3]",
-        "sdot v24.4s, v2.16b, v1.4b[0]", "sdot v25.4s, v3.16b, v1.4b[0]",
-        "sdot v26.4s, v2.16b, v1.4b[1]", "sdot v27.4s, v3.16b, v1.4b[1]",
-        "sdot v28.4s, v2.16b, v1.4b[2]", "sdot v29.4s, v3.16b, v1.4b[2]",
-        "sdot v30.4s, v2.16b, v1.4b[3]", "sdot v31.4s, v3.16b, v1.4b[3]",
-        "subs {n}, {n}, #1",
-        "b.ne 2b",
-        "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
-        "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
-        "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
-        "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64",
-        w = inout(reg) w.as_ptr() => _,
-        x = inout(reg) x.as_ptr() => _,
-        n = inout(reg) groups => _,
-        acc = inout(reg) acc.as_mut_ptr() => _,
-        out("v0") _, out("v1") _, out("v2") _, out("v3") _,
-        out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-        out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
-        options(nostack),
-    );
+macro_rules! sdot_tile {
+    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
+        $(#[$doc])*
+        #[target_feature(enable = "dotprod")]
+        unsafe fn $name(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
+            core::arch::asm!(
+                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
+                "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
+                "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
+                "2:",
+                "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+                "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+                $($sdot,)+
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
+                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
+                "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
+                "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64",
+                w = inout(reg) w.as_ptr() => _,
+                x = inout(reg) x.as_ptr() => _,
+                n = inout(reg) groups => _,
+                acc = inout(reg) acc.as_mut_ptr() => _,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+                out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+                options(nostack),
+            );
+        }
+    };
 }
 
-/// The tile with `sdot`, each pixel's outputs together: accumulator v(16 + 2j + h) is pixel `j`,
-/// outputs 4h..4h+4.
 #[cfg(target_arch = "aarch64")]
-#[target_feature(enable = "dotprod")]
-unsafe fn tile_sdot_outputs_inner(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
-    core::arch::asm!(
-        "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
-        "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
-        "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
-        "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
-        "2:",
-        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
-        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
-        "sdot v16.4s, v0.16b, v2.4b[0]", "sdot v17.4s, v1.16b, v2.4b[0]",
-        "sdot v18.4s, v0.16b, v2.4b[1]", "sdot v19.4s, v1.16b, v2.4b[1]",
-        "sdot v20.4s, v0.16b, v2.4b[2]", "sdot v21.4s, v1.16b, v2.4b[2]",
-        "sdot v22.4s, v0.16b, v2.4b[3]", "sdot v23.4s, v1.16b, v2.4b[3]",
-        "sdot v24.4s, v0.16b, v3.4b[0]", "sdot v25.4s, v1.16b, v3.4b[0]",
-        "sdot v26.4s, v0.16b, v3.4b[1]", "sdot v27.4s, v1.16b, v3.4b[1]",
-        "sdot v28.4s, v0.16b, v3.4b[2]", "sdot v29.4s, v1.16b, v3.4b[2]",
-        "sdot v30.4s, v0.16b, v3.4b[3]", "sdot v31.4s, v1.16b, v3.4b[3]",
-        "subs {n}, {n}, #1",
-        "b.ne 2b",
-        "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
-        "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
-        "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
-        "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64",
-        w = inout(reg) w.as_ptr() => _,
-        x = inout(reg) x.as_ptr() => _,
-        n = inout(reg) groups => _,
-        acc = inout(reg) acc.as_mut_ptr() => _,
-        out("v0") _, out("v1") _, out("v2") _, out("v3") _,
-        out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-        out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
-        options(nostack),
-    );
-}
+sdot_tile!(
+    /// Each output's pixels together: accumulator v(16 + 2o + h) is output `o`, pixels 4h..4h+4.
+    tile_sdot_pixels_inner,
+    "sdot v16.4s, v2.16b, v0.4b[0]", "sdot v17.4s, v3.16b, v0.4b[0]",
+    "sdot v18.4s, v2.16b, v0.4b[1]", "sdot v19.4s, v3.16b, v0.4b[1]",
+    "sdot v20.4s, v2.16b, v0.4b[2]", "sdot v21.4s, v3.16b, v0.4b[2]",
+    "sdot v22.4s, v2.16b, v0.4b[3]", "sdot v23.4s, v3.16b, v0.4b[3]",
+    "sdot v24.4s, v2.16b, v1.4b[0]", "sdot v25.4s, v3.16b, v1.4b[0]",
+    "sdot v26.4s, v2.16b, v1.4b[1]", "sdot v27.4s, v3.16b, v1.4b[1]",
+    "sdot v28.4s, v2.16b, v1.4b[2]", "sdot v29.4s, v3.16b, v1.4b[2]",
+    "sdot v30.4s, v2.16b, v1.4b[3]", "sdot v31.4s, v3.16b, v1.4b[3]"
+);
+
+#[cfg(target_arch = "aarch64")]
+sdot_tile!(
+    /// Each pixel's outputs together: accumulator v(16 + 2j + h) is pixel `j`, outputs 4h..4h+4.
+    tile_sdot_outputs_inner,
+    "sdot v16.4s, v0.16b, v2.4b[0]", "sdot v17.4s, v1.16b, v2.4b[0]",
+    "sdot v18.4s, v0.16b, v2.4b[1]", "sdot v19.4s, v1.16b, v2.4b[1]",
+    "sdot v20.4s, v0.16b, v2.4b[2]", "sdot v21.4s, v1.16b, v2.4b[2]",
+    "sdot v22.4s, v0.16b, v2.4b[3]", "sdot v23.4s, v1.16b, v2.4b[3]",
+    "sdot v24.4s, v0.16b, v3.4b[0]", "sdot v25.4s, v1.16b, v3.4b[0]",
+    "sdot v26.4s, v0.16b, v3.4b[1]", "sdot v27.4s, v1.16b, v3.4b[1]",
+    "sdot v28.4s, v0.16b, v3.4b[2]", "sdot v29.4s, v1.16b, v3.4b[2]",
+    "sdot v30.4s, v0.16b, v3.4b[3]", "sdot v31.4s, v1.16b, v3.4b[3]"
+);
 
 /// Whether this CPU runs the `sdot` tile (aarch64 with the dot-product extension: Cortex-A76 /
 /// Raspberry Pi 5, not the Pi 4's Cortex-A72).
