@@ -7,7 +7,7 @@
 #   scripts/arm-cost.sh [BINARY]     default target/aarch64-unknown-linux-gnu/pi/petcam
 #   MODEL=models/other.onnx scripts/arm-cost.sh    another model than the app's default
 #   LOCATOR=centre scripts/arm-cost.sh              another locate stage than the default
-#   CPU=cortex-a76 scripts/arm-cost.sh              a Pi 5 (dot product: the app picks the int8 model)
+#   CPU=cortex-a76 MODEL=models/petcam-effnet-lite0-96-int8.onnx scripts/arm-cost.sh   a Pi 5 running the int8 model
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/aarch64-unknown-linux-gnu/pi/petcam}

@@ -183,38 +183,27 @@ impl DecisionSection {
 /// The model file name shipped in `models/`.
 pub const DEFAULT_MODEL_FILE: &str = "petcam-effnet-lite0-96-f32.onnx";
 
-/// The int8 model shipped beside it: the default where the CPU has the dot product (Cortex-A76,
-/// Raspberry Pi 5), which runs its 1x1 convolutions in int8 (docs/PERFORMANCE.md).
+/// The int8 model shipped beside it (`--model` or `model =` picks it): on a CPU with the dot
+/// product (Cortex-A76, Raspberry Pi 5) petcam runs its 1x1 convolutions in int8, at 0.63x f32's
+/// instructions per inference. Not the default yet: on camera frames it names the right breed
+/// 1.4 points less often than f32 (models/MODEL_CARD.md, "The int8 file").
 pub const INT8_MODEL_FILE: &str = "petcam-effnet-lite0-96-int8.onnx";
 
-/// The shipped model files in this CPU's order of preference.
-pub fn default_model_files() -> Vec<&'static str> {
-    if crate::classifier::pointwise::has_dot_product() {
-        vec![INT8_MODEL_FILE, DEFAULT_MODEL_FILE]
-    } else {
-        vec![DEFAULT_MODEL_FILE]
-    }
-}
-
 /// Where to look for the model when none is given: `$PETCAM_MODEL`, the system install, next to
-/// the executable, and the source tree's `models/`; in each place the files of
-/// [`default_model_files`] in order.
+/// the executable, and the source tree's `models/`.
 pub fn default_model_candidates() -> Vec<PathBuf> {
     let mut v = vec![];
     if let Some(p) = std::env::var_os("PETCAM_MODEL") {
         v.push(PathBuf::from(p));
     }
-    let mut dirs = vec![PathBuf::from("/usr/share/petcam")];
+    v.push(PathBuf::from("/usr/share/petcam").join(DEFAULT_MODEL_FILE));
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
-            dirs.push(dir.join("models"));
-            dirs.push(dir.join("../share/petcam"));
+            v.push(dir.join("models").join(DEFAULT_MODEL_FILE));
+            v.push(dir.join("../share/petcam").join(DEFAULT_MODEL_FILE));
         }
     }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
-    for d in dirs {
-        v.extend(default_model_files().into_iter().map(|f| d.join(f)));
-    }
+    v.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MODEL_FILE));
     v
 }
 
