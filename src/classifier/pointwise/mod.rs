@@ -29,12 +29,6 @@ pub struct PointwiseConv {
     out_shape: TVec<usize>,
 }
 
-impl PointwiseConv {
-    pub fn layer(&self) -> &Layer {
-        &self.layer
-    }
-}
-
 /// Ops are compared when tract deduplicates nodes.
 impl PartialEq for PointwiseConv {
     fn eq(&self, other: &Self) -> bool {
