@@ -322,7 +322,7 @@ fn describe_int8(c: &TractClassifier) -> String {
     let (n, precision) = (c.int8_pointwise(), &c.metadata().precision);
     let cpu = if petcam::classifier::pointwise::has_dot_product() { "this CPU has the dot product" } else { "this CPU has no dot product" };
     if n > 0 {
-        format!("{n} in int8 on petcam's op ({}; {cpu})", petcam::classifier::pointwise::variant())
+        format!("{n} in int8 on petcam's op ({}, {} taking the ReLU6 before them; {cpu})", petcam::classifier::pointwise::variant(), c.int8_relu6_inputs())
     } else if precision == "int8" {
         format!("f32 in tract, on the int8 weights ({cpu}: int8 arithmetic pays only with it)")
     } else {
@@ -396,7 +396,7 @@ fn bench(
     if json {
         println!(
             "{}",
-            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
+            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "int8_relu6_inputs": c.int8_relu6_inputs(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
         );
         return Ok(0);
     }

@@ -29,6 +29,8 @@ pub struct TractClassifier {
     no_pet: Option<usize>,
     depthwise: DepthwiseUse,
     int8_pointwise: usize,
+    /// How many of those clamp their input (the ReLU6 before them) themselves.
+    int8_relu6_inputs: usize,
 }
 
 /// How a model is turned into a plan.
@@ -90,10 +92,10 @@ impl TractClassifier {
         let mut typed = typed.into_decluttered().map_err(parse)?;
         let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
         let depthwise = DepthwiseUse { replaced, with_relu6 };
-        let int8_pointwise = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed).map_err(parse)? } else { 0 };
+        let (int8_pointwise, int8_relu6_inputs) = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed).map_err(parse)? } else { (0, 0) };
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
-        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise })
+        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise, int8_relu6_inputs })
     }
 
     /// How many depthwise convolutions run on petcam's own op.
@@ -104,6 +106,11 @@ impl TractClassifier {
     /// How many 1x1 convolutions run in int8 on petcam's op (0: the model runs in f32).
     pub fn int8_pointwise(&self) -> usize {
         self.int8_pointwise
+    }
+
+    /// How many of the int8 1x1 convolutions took the ReLU6 before them into their quantiser.
+    pub fn int8_relu6_inputs(&self) -> usize {
+        self.int8_relu6_inputs
     }
 
     /// The same model read at another softmax temperature (for benchmarks that fit one; the

@@ -94,6 +94,10 @@ enum Cmd {
         /// written. Lower it only to measure a file's cost: the app's gate for shipping is 0.98.
         #[arg(long, default_value_t = 0.98, value_parser = unit_interval)]
         int8_min_agreement: f32,
+        /// Correct the biases of the int8-stored layers for their weights' rounding (input means
+        /// measured on the --calib-images photos).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        int8_bias_correction: bool,
         /// Free text stored in the model's metadata as the training command line.
         #[arg(long, default_value = "")]
         command: String,
@@ -453,6 +457,7 @@ fn main() -> Result<()> {
             skip_int8,
             int8_activations,
             int8_min_agreement,
+            int8_bias_correction,
             command,
         } => {
             let items = load_data(&data)?;
@@ -480,6 +485,7 @@ fn main() -> Result<()> {
                 skip_int8,
                 int8_activations,
                 int8_min_agreement,
+                int8_bias_correction,
             };
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);

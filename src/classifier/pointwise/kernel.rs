@@ -36,6 +36,9 @@ pub struct Layer {
     /// changes layout inside an `EinSum`).
     layout: (Layout, Layout),
     relu6: bool,
+    /// Clamp the input to `[0, 6]` before quantising it: the ReLU6 of the layer before, taken
+    /// into this one (no separate pass over the tensor).
+    input_relu6: bool,
     /// Packed int8 weights: per block of [`TILE_O`] outputs, per group of 4 input channels, the
     /// 8 outputs' 4 channels (32 bytes).
     w: Vec<i8>,
@@ -72,7 +75,17 @@ impl Layer {
             let (block, lane) = (k / 32, (k % 32) / 4);
             w_sum[(block / (kc / 4)) * TILE_O + lane] += v as i32;
         }
-        Layer { in_c, out_c, layout, relu6, w: q, w_scale, w_sum, bias: b }
+        Layer { in_c, out_c, layout, relu6, input_relu6: false, w: q, w_scale, w_sum, bias: b }
+    }
+
+    /// The same layer reading `relu6(x)` instead of `x`.
+    pub fn with_input_relu6(self) -> Layer {
+        Layer { input_relu6: true, ..self }
+    }
+
+    /// Whether the input is clamped to `[0, 6]` first.
+    pub fn input_relu6(&self) -> bool {
+        self.input_relu6
     }
 
     pub fn in_channels(&self) -> usize {
@@ -119,10 +132,13 @@ impl Layer {
         let mut acc = [0i32; TILE_O * TILE_P];
         for pb in 0..pixels.div_ceil(TILE_P) {
             let xt = &scratch[pb * TILE_P * kg * 4..(pb + 1) * TILE_P * kg * 4];
+            // A last block of at most 4 pixels (9 = 8 + 1 at the end of the network, 36 = 32 + 4)
+            // runs the half tile: 8 dot products per group instead of 16.
+            let narrow = pixels - pb * TILE_P <= TILE_P / 2;
             for ob in 0..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
-                tile(wt, xt, kg, order, dot, &mut acc);
-                self.store(&acc, (ob, pb), pixels, (&scale, &zw), out);
+                let strides = if narrow { tile_narrow(wt, xt, kg, order, dot, &mut acc) } else { tile(wt, xt, kg, order, dot, &mut acc) };
+                self.store(&acc, strides, (ob, pb), pixels, (&scale, &zw), out);
             }
         }
     }
@@ -131,7 +147,9 @@ impl Layer {
     /// [`TILE_P`] pixels: per group of 4 channels, each pixel's 4 values. Returns the scale and
     /// the zero point.
     fn pack_input(&self, x: &[f32], pixels: usize, scratch: &mut Vec<i8>) -> (f32, i32) {
-        let (lo, hi) = x.iter().fold((0.0f32, 0.0f32), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+        let (lo, hi) = range_with_zero(x);
+        // The range of relu6(x): (0, min(hi, 6)), since lo <= 0 <= hi.
+        let (lo, hi) = if self.input_relu6 { (0.0, hi.min(6.0)) } else { (lo, hi) };
         // A NaN or infinite input would have no scale: let it through as zeros (f32 tract would
         // propagate it; the classifier checks its outputs).
         let (scale, inv, zero) = if hi > lo && (hi - lo).is_finite() {
@@ -142,7 +160,7 @@ impl Layer {
         };
         scratch.clear();
         scratch.resize(self.scratch_len(pixels), 0);
-        let q = Quantiser { inv, zero: zero as i32 };
+        let q = Quantiser { inv, zero: zero as i32, relu6: self.input_relu6 };
         match self.layout.0 {
             Layout::ChannelsFirst => q.pack_channels_first(x, self.in_c, pixels, scratch),
             Layout::ChannelsLast => q.pack_channels_last(x, self.in_c, pixels, scratch),
@@ -150,33 +168,113 @@ impl Layer {
         (scale, zero as i32)
     }
 
-    /// Writes one tile's accumulators (in the order [`tile`] was asked for by the output layout).
-    fn store(&self, acc: &[i32; TILE_O * TILE_P], (ob, pb): (usize, usize), pixels: usize, (scale, zw): (&[f32], &[i32]), out: &mut [f32]) {
+    /// Writes one tile's accumulators: output `o`, pixel `j` is `acc[o * so + j * sj]`.
+    fn store(&self, acc: &[i32; TILE_O * TILE_P], (so, sj): (usize, usize), (ob, pb): (usize, usize), pixels: usize, (scale, zw): (&[f32], &[i32]), out: &mut [f32]) {
         let (o0, p0) = (ob * TILE_O, pb * TILE_P);
         let (m, n) = ((self.out_c - o0).min(TILE_O), (pixels - p0).min(TILE_P));
         let (lo, hi) = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
-        let mut y = [0.0f32; 8];
+        let (s, b, z) = (&scale[o0..o0 + TILE_O], &self.bias[o0..o0 + TILE_O], &zw[o0..o0 + TILE_O]);
         match self.layout.1 {
             Layout::ChannelsFirst => {
                 for o in 0..m {
-                    let (s, b, z) = (scale[o0 + o], self.bias[o0 + o], zw[o0 + o]);
-                    for (t, v) in y.iter_mut().enumerate() {
-                        *v = ((acc[o * 8 + t] - z) as f32 * s + b).max(lo).min(hi);
+                    let row = &mut out[(o0 + o) * pixels + p0..][..n];
+                    if sj == 1 && n == TILE_P && epilogue::eight(&acc[o * so..][..8], Lanes::One(z[o], s[o], b[o]), (lo, hi), row) {
+                        continue;
                     }
-                    out[(o0 + o) * pixels + p0..][..n].copy_from_slice(&y[..n]);
+                    for (j, v) in row.iter_mut().enumerate() {
+                        *v = epilogue::one(acc[o * so + j * sj], z[o], s[o], b[o], (lo, hi));
+                    }
                 }
             }
             Layout::ChannelsLast => {
-                let (s, b, z) = (&scale[o0..o0 + 8], &self.bias[o0..o0 + 8], &zw[o0..o0 + 8]);
                 for j in 0..n {
-                    for (t, v) in y.iter_mut().enumerate() {
-                        *v = ((acc[j * 8 + t] - z[t]) as f32 * s[t] + b[t]).max(lo).min(hi);
+                    let col = &mut out[(p0 + j) * self.out_c + o0..][..m];
+                    if so == 1 && m == TILE_O && epilogue::eight(&acc[j * sj..][..8], Lanes::Each(z, s, b), (lo, hi), col) {
+                        continue;
                     }
-                    out[(p0 + j) * self.out_c + o0..][..m].copy_from_slice(&y[..m]);
+                    for (o, v) in col.iter_mut().enumerate() {
+                        *v = epilogue::one(acc[o * so + j * sj], z[o], s[o], b[o], (lo, hi));
+                    }
                 }
             }
         }
     }
+}
+
+/// The zero-point share, int32-to-f32 scale and bias of one tile row: the same for its 8 values
+/// (one output's pixels) or one per value (one pixel's outputs).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+enum Lanes<'a> {
+    One(i32, f32, f32),
+    Each(&'a [i32], &'a [f32], &'a [f32]),
+}
+
+/// From int32 sums to the layer's f32 outputs: `clamp((acc - z) * s + b)`, the same IEEE
+/// operations (no fused multiply-add) on every path, so every path gives the same bits.
+mod epilogue {
+    use super::Lanes;
+
+    pub fn one(acc: i32, z: i32, s: f32, b: f32, (lo, hi): (f32, f32)) -> f32 {
+        ((acc - z) as f32 * s + b).max(lo).min(hi)
+    }
+
+    /// Eight values with NEON where there is a fast path: whether it wrote `dst`.
+    pub fn eight(acc: &[i32], lanes: Lanes, clamp: (f32, f32), dst: &mut [f32]) -> bool {
+        assert!(acc.len() == 8 && dst.len() == 8 && (matches!(lanes, Lanes::One(..)) || matches!(lanes, Lanes::Each(z, s, b) if z.len() == 8 && s.len() == 8 && b.len() == 8)));
+        #[cfg(target_arch = "aarch64")]
+        {
+            // SAFETY: NEON is part of aarch64; every pointer covers 8 values (asserted above).
+            unsafe { eight_neon(acc, lanes, clamp, dst) };
+            true
+        }
+        #[cfg(not(target_arch = "aarch64"))]
+        {
+            let _ = (acc, lanes, clamp, dst);
+            false
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn eight_neon(acc: &[i32], lanes: Lanes, (lo, hi): (f32, f32), dst: &mut [f32]) {
+        use core::arch::aarch64::*;
+        let (lo, hi) = (vdupq_n_f32(lo), vdupq_n_f32(hi));
+        for h in 0..2 {
+            let (z, s, b) = match lanes {
+                Lanes::One(z, s, b) => (vdupq_n_s32(z), vdupq_n_f32(s), vdupq_n_f32(b)),
+                Lanes::Each(z, s, b) => (vld1q_s32(z.as_ptr().add(4 * h)), vld1q_f32(s.as_ptr().add(4 * h)), vld1q_f32(b.as_ptr().add(4 * h))),
+            };
+            let v = vcvtq_f32_s32(vsubq_s32(vld1q_s32(acc.as_ptr().add(4 * h)), z));
+            // maxnm/minnm: `f32::max`/`f32::min`'s treatment of NaN, as in `one`.
+            let y = vminnmq_f32(vmaxnmq_f32(vaddq_f32(vmulq_f32(v, s), b), lo), hi);
+            vst1q_f32(dst.as_mut_ptr().add(4 * h), y);
+        }
+    }
+}
+
+/// The least and greatest of `x` and 0, NaNs ignored (as `f32::min`/`f32::max` do).
+fn range_with_zero(x: &[f32]) -> (f32, f32) {
+    let scalar = |x: &[f32], init: (f32, f32)| x.iter().fold(init, |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    #[cfg(target_arch = "aarch64")]
+    {
+        use core::arch::aarch64::*;
+        let chunks = x.chunks_exact(4);
+        let rest = chunks.remainder();
+        // SAFETY: NEON is part of aarch64; each load reads one whole chunk of 4.
+        let (lo, hi) = unsafe {
+            let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
+            for c in chunks {
+                let v = vld1q_f32(c.as_ptr());
+                // minnm/maxnm: a NaN lane keeps the other operand, like `f32::min`.
+                lo = vminnmq_f32(lo, v);
+                hi = vmaxnmq_f32(hi, v);
+            }
+            (vminnmvq_f32(lo), vmaxnmvq_f32(hi))
+        };
+        scalar(rest, (lo, hi))
+    }
+    #[cfg(not(target_arch = "aarch64"))]
+    scalar(x, (0.0, 0.0))
 }
 
 /// `round(v / s) + zero`, saturated to int8: the same integers on every path (the NEON one
@@ -184,10 +282,13 @@ impl Layer {
 struct Quantiser {
     inv: f32,
     zero: i32,
+    /// Clamp each value to `[0, 6]` first.
+    relu6: bool,
 }
 
 impl Quantiser {
     fn one(&self, v: f32) -> i8 {
+        let v = if self.relu6 { v.max(0.0).min(6.0) } else { v };
         ((v * self.inv).round() + self.zero as f32).clamp(-128.0, 127.0) as i8
     }
 
@@ -246,15 +347,32 @@ impl Quantiser {
         false
     }
 
+    /// Loads 4 values, clamped to `[0, 6]` when the quantiser takes a ReLU6 (maxnm/minnm: as
+    /// `f32::max`/`f32::min` in [`one`](Self::one)).
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn neon_load(&self) -> impl Fn(*const f32) -> core::arch::aarch64::float32x4_t {
+        use core::arch::aarch64::*;
+        let (relu6, zero, six) = (self.relu6, vdupq_n_f32(0.0), vdupq_n_f32(6.0));
+        move |p| {
+            let v = vld1q_f32(p);
+            if relu6 {
+                vminnmq_f32(vmaxnmq_f32(v, zero), six)
+            } else {
+                v
+            }
+        }
+    }
+
     /// 8 pixels of 4 channel rows quantised and written interleaved with one `st4`.
     #[cfg(target_arch = "aarch64")]
     unsafe fn pack_channels_first_neon(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) {
         use core::arch::aarch64::*;
         let kg = in_c / 4;
         let (inv, zero) = (vdupq_n_f32(self.inv), vdupq_n_s32(self.zero));
+        let load = self.neon_load();
         let row8 = |p: *const f32| -> int8x8_t {
-            let a = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p), inv)), zero);
-            let b = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p.add(4)), inv)), zero);
+            let a = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(load(p), inv)), zero);
+            let b = vaddq_s32(vcvtaq_s32_f32(vmulq_f32(load(p.add(4)), inv)), zero);
             vqmovn_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)))
         };
         for g in 0..kg {
@@ -273,7 +391,8 @@ impl Quantiser {
         use core::arch::aarch64::*;
         let kg = in_c / 4;
         let (inv, zero) = (vdupq_n_f32(self.inv), vdupq_n_s32(self.zero));
-        let four = |p: *const f32| vaddq_s32(vcvtaq_s32_f32(vmulq_f32(vld1q_f32(p), inv)), zero);
+        let load = self.neon_load();
+        let four = |p: *const f32| vaddq_s32(vcvtaq_s32_f32(vmulq_f32(load(p), inv)), zero);
         for p in 0..pixels {
             let (pb, j) = (p / TILE_P, p % TILE_P);
             let src = x.as_ptr().add(p * in_c);
@@ -301,9 +420,20 @@ enum Order {
     OutputsInner,
 }
 
+impl Order {
+    /// Where output `o`, pixel `j` of a whole tile is: `acc[o * so + j * sj]`, `(so, sj)`.
+    fn strides(self) -> (usize, usize) {
+        match self {
+            Order::PixelsInner => (TILE_P, 1),
+            Order::OutputsInner => (1, TILE_O),
+        }
+    }
+}
+
 /// One tile: for output `o` and pixel `j`, the sum over groups `g` and `k < 4` of
-/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it).
-fn tile(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) {
+/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it). Returns the
+/// strides of `acc` (see [`Order::strides`]).
+fn tile(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
     assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
     #[cfg(target_arch = "aarch64")]
     if dot {
@@ -315,13 +445,35 @@ fn tile(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i
                 Order::OutputsInner => tile_sdot_outputs_inner(w, x, groups, acc),
             }
         }
-        return;
+        return order.strides();
     }
     let _ = dot;
     tile_portable(w, x, groups, order, acc)
 }
 
-fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32; 64]) {
+/// The first 4 pixels of a tile only: with `sdot` (`dot`), half the dot products of [`tile`];
+/// elsewhere the whole tile. Pixels-inner half-tile sums are `acc[o * 4 + j]`, outputs-inner
+/// ones `acc[j * 8 + o]`; returns the strides.
+fn tile_narrow(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
+    assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
+    #[cfg(target_arch = "aarch64")]
+    if dot {
+        // SAFETY: as in `tile`; the half tiles read 16 of each group's 32 input bytes.
+        unsafe {
+            match order {
+                Order::PixelsInner => tile_sdot_narrow_pixels_inner(w, x, groups, acc),
+                Order::OutputsInner => tile_sdot_narrow_outputs_inner(w, x, groups, acc),
+            }
+        }
+        return match order {
+            Order::PixelsInner => (TILE_P / 2, 1),
+            Order::OutputsInner => (1, TILE_O),
+        };
+    }
+    tile(w, x, groups, order, dot, acc)
+}
+
+fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32; 64]) -> (usize, usize) {
     let mut sums = [0i32; 64];
     for g in 0..groups {
         let (wg, xg) = (&w[g * 32..g * 32 + 32], &x[g * 32..g * 32 + 32]);
@@ -339,6 +491,7 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
             }] = sums[o * 8 + j];
         }
     }
+    order.strides()
 }
 
 /// An `sdot` tile function: zero 16 accumulators (v16-v31), then per group of 4 input channels
@@ -405,6 +558,60 @@ sdot_tile!(
     "sdot v26.4s, v0.16b, v3.4b[1]", "sdot v27.4s, v1.16b, v3.4b[1]",
     "sdot v28.4s, v0.16b, v3.4b[2]", "sdot v29.4s, v1.16b, v3.4b[2]",
     "sdot v30.4s, v0.16b, v3.4b[3]", "sdot v31.4s, v1.16b, v3.4b[3]"
+);
+
+/// A half-tile function: 8 outputs x the first 4 pixels. Zero 8 accumulators (v16-v23), then
+/// per group load the 32 bytes of weights (v0, v1) and the first 16 of the group's 32 bytes of
+/// input (v2: pixels 0-3), run the 8 given dot products (128 multiply-adds) and store the
+/// accumulators in register order.
+#[cfg(target_arch = "aarch64")]
+macro_rules! sdot_half_tile {
+    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
+        $(#[$doc])*
+        #[target_feature(enable = "dotprod")]
+        unsafe fn $name(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
+            core::arch::asm!(
+                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
+                "2:",
+                "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+                "ld1 {{v2.16b}}, [{x}], {step}",
+                $($sdot,)+
+                "subs {n}, {n}, #1",
+                "b.ne 2b",
+                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
+                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
+                w = inout(reg) w.as_ptr() => _,
+                x = inout(reg) x.as_ptr() => _,
+                n = inout(reg) groups => _,
+                acc = inout(reg) acc.as_mut_ptr() => _,
+                step = in(reg) 32usize,
+                out("v0") _, out("v1") _, out("v2") _,
+                out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+                options(nostack),
+            );
+        }
+    };
+}
+
+#[cfg(target_arch = "aarch64")]
+sdot_half_tile!(
+    /// Each output's pixels together: accumulator v(16 + o) is output `o`, pixels 0-3.
+    tile_sdot_narrow_pixels_inner,
+    "sdot v16.4s, v2.16b, v0.4b[0]", "sdot v17.4s, v2.16b, v0.4b[1]",
+    "sdot v18.4s, v2.16b, v0.4b[2]", "sdot v19.4s, v2.16b, v0.4b[3]",
+    "sdot v20.4s, v2.16b, v1.4b[0]", "sdot v21.4s, v2.16b, v1.4b[1]",
+    "sdot v22.4s, v2.16b, v1.4b[2]", "sdot v23.4s, v2.16b, v1.4b[3]"
+);
+
+#[cfg(target_arch = "aarch64")]
+sdot_half_tile!(
+    /// Each pixel's outputs together: accumulator v(16 + 2j + h) is pixel `j`, outputs 4h..4h+4.
+    tile_sdot_narrow_outputs_inner,
+    "sdot v16.4s, v0.16b, v2.4b[0]", "sdot v17.4s, v1.16b, v2.4b[0]",
+    "sdot v18.4s, v0.16b, v2.4b[1]", "sdot v19.4s, v1.16b, v2.4b[1]",
+    "sdot v20.4s, v0.16b, v2.4b[2]", "sdot v21.4s, v1.16b, v2.4b[2]",
+    "sdot v22.4s, v0.16b, v2.4b[3]", "sdot v23.4s, v1.16b, v2.4b[3]"
 );
 
 /// Whether this CPU runs the `sdot` tile (aarch64 with the dot-product extension: Cortex-A76 /
@@ -529,6 +736,24 @@ mod tests {
     }
 
     #[test]
+    fn a_layer_taking_the_relu6_before_it_equals_one_reading_relu6_of_its_input() {
+        for &(in_c, out_c, pixels) in &[(16, 24, 36), (96, 24, 9), (5, 9, 13)] {
+            for layout in [(Layout::ChannelsFirst, Layout::ChannelsFirst), (Layout::ChannelsLast, Layout::ChannelsLast)] {
+                // Values from -8 to 8: both sides of the clamp.
+                let x: Vec<f32> = values(in_c * pixels, 7).iter().map(|v| 8.0 * v).collect();
+                let clamped: Vec<f32> = x.iter().map(|v| v.clamp(0.0, 6.0)).collect();
+                let plain = Layer::new(in_c, out_c, layout, &values(in_c * out_c, 8), &values(out_c, 9), false);
+                let taking = plain.clone().with_input_relu6();
+                let (mut want, mut got) = (vec![f32::NAN; out_c * pixels], vec![f32::NAN; out_c * pixels]);
+                plain.run(&clamped, pixels, &mut want, &mut vec![]);
+                taking.run(&x, pixels, &mut got, &mut vec![]);
+                assert_eq!(got, want, "{in_c}->{out_c} x {pixels} {layout:?}");
+                assert!(taking.input_relu6() && !plain.input_relu6());
+            }
+        }
+    }
+
+    #[test]
     fn zero_and_non_finite_inputs_give_the_bias() {
         let layer = Layer::new(4, 3, (Layout::ChannelsFirst, Layout::ChannelsFirst), &values(12, 4), &[1.0, -2.0, 7.5], true);
         for v in [0.0, f32::NAN, f32::INFINITY] {
@@ -551,6 +776,15 @@ mod tests {
             tile(&w, &x, groups, order, has_dot_product(), &mut b);
             assert_eq!(a, b, "tile variant {}, {order:?}", variant());
             assert_ne!(a, [0; 64]);
+        }
+        // The half tile: the first 4 pixels' sums, wherever its strides put them.
+        for order in [Order::PixelsInner, Order::OutputsInner] {
+            let (mut full, mut half) = ([0; 64], [-1; 64]);
+            let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut full);
+            let (ho, hj) = tile_narrow(&w, &x, groups, order, has_dot_product(), &mut half);
+            for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
+                assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, {order:?}, output {o} pixel {j}");
+            }
         }
         let (mut p, mut o) = ([0; 64], [0; 64]);
         tile_portable(&w, &x, groups, Order::PixelsInner, &mut p);

@@ -14,7 +14,7 @@
 pub mod kernel;
 
 pub use self::kernel::{has_dot_product, variant, Layer, Layout};
-use super::graph::{floats, relu6_after, sole_reader};
+use super::graph::{floats, relu6_after, relu6_before, sole_reader};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
 use tract_onnx::tract_core::internal::*;
@@ -137,22 +137,29 @@ fn app_policy() -> Policy {
 }
 
 /// Replaces every 1x1 convolution of a decluttered `model` (an f32 `EinSum` of a concrete input
-/// of at least 2 pixels with constant 2-D weights, channels first or last) with [`PointwiseConv`], taking along the
-/// bias `Add` and the ReLU6 that follow when nothing else reads them. Returns how many it
-/// replaced.
-pub fn substitute(model: &mut TypedModel) -> TractResult<usize> {
-    let mut replaced = 0;
+/// of at least 2 pixels with constant 2-D weights, channels first or last) with [`PointwiseConv`],
+/// taking along the bias `Add` and the ReLU6 that follow, and the ReLU6 before, when nothing
+/// else reads them. Returns how many it replaced, and how many of those took the ReLU6 before.
+pub fn substitute(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+    let (mut replaced, mut relu6_inputs) = (0, 0);
     for id in model.eval_order()? {
         let Some((op, last)) = plan_for(model, id)? else { continue };
         let node = &model.nodes()[id];
+        // The ReLU6 before it, when nothing else reads it, is clamped in the op's quantiser: one
+        // pass less over the tensor (tract's aarch64 depthwise leaves it separate).
+        let (input, op) = match relu6_before(model, node.inputs[0], id)? {
+            Some(x) => (x, PointwiseConv { layer: Arc::new((*op.layer).clone().with_input_relu6()), ..op }),
+            None => (node.inputs[0], op),
+        };
+        relu6_inputs += op.layer.input_relu6() as usize;
         let mut patch = TypedModelPatch::new(format!("petcam-pointwise {}", node.name));
-        let x = patch.tap_model(model, node.inputs[0])?;
+        let x = patch.tap_model(model, input)?;
         let y = patch.wire_node(&node.name, op, &[x])?[0];
         patch.shunt_outside(model, OutletId::new(last, 0), y)?;
         patch.apply(model)?;
         replaced += 1;
     }
-    Ok(replaced)
+    Ok((replaced, relu6_inputs))
 }
 
 /// The replacement for node `id` and the last node it covers, when node `id` is a 1x1
@@ -285,6 +292,34 @@ mod tests {
             checked += 1;
         }
         assert!(checked >= 1);
+    }
+
+    /// With tract's own depthwise op (the aarch64 default), each of the 16 projections takes the
+    /// ReLU6 that tract leaves after the depthwise convolution into its quantiser; with petcam's
+    /// depthwise op the ReLU6 is already fused there. The answers match f32 either way.
+    #[test]
+    fn the_projections_take_the_relu6_tract_leaves_before_them() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let path = root.join("models/petcam-effnet-lite0-96-int8.onnx");
+        let picture = image::open(root.join("demo/images/chelsea.png")).unwrap().to_rgb8();
+        let load = |int8, depthwise| TractClassifier::load_with(&path, LoadOptions { int8, depthwise, ..Default::default() }).unwrap();
+        let (ours, tracts) = (load(Policy::All, crate::classifier::depthwise::Policy::All), load(Policy::All, crate::classifier::depthwise::Policy::None));
+        assert_eq!((ours.int8_pointwise(), ours.int8_relu6_inputs()), (32, 0));
+        assert_eq!((tracts.int8_pointwise(), tracts.int8_relu6_inputs()), (32, 16));
+        let f32 = load(Policy::None, crate::classifier::depthwise::Policy::None);
+        let input = crate::pipeline::Preprocessor::new(f32.metadata().input_size).prepare(&picture, &mut Default::default()).1.to_vec();
+        let want = f32.logits(&input).unwrap();
+        let argmax = |z: &[f32]| z.iter().enumerate().max_by(|x, y| x.1.total_cmp(y.1)).map(|x| x.0);
+        for c in [&ours, &tracts] {
+            let got = c.logits(&input).unwrap();
+            let worst = got.iter().zip(&want).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+            assert!(worst < 1.0, "int8 logits differ from f32 by {worst}");
+            assert_eq!(argmax(&got), argmax(&want));
+        }
+        // The two int8 plans differ only where the depthwise ops' f32 rounding moves a value
+        // across a quantisation step.
+        let (a, b) = (ours.logits(&input).unwrap(), tracts.logits(&input).unwrap());
+        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 0.2) && argmax(&a) == argmax(&b), "{a:?} vs {b:?}");
     }
 
     #[test]

@@ -2,5 +2,6 @@
 //! threshold), measure on the test splits, write f32 and int8 ONNX, reload both with tract
 //! (petcam's own classifier) and check them against the trainer's forward pass.
 
+pub mod bias_correction;
 pub mod onnx;
 pub mod report;

@@ -1,10 +1,11 @@
 //! Calibration, test figures, ONNX export and the tract cross-check, as one step.
 
+use super::bias_correction;
 use super::onnx::{self, LayerRange};
 use crate::data::{Split, NO_PET_LABEL};
 use crate::images::Loaded;
 use crate::metrics::{self, breed_report, BreedReport};
-use crate::model::arch::Arch;
+use crate::model::arch::{Arch, Node};
 use crate::model::net::Net;
 use crate::model::store;
 use crate::plots;
@@ -43,6 +44,9 @@ pub struct ExportArgs {
     /// Least top-1 agreement with the f32 model on the test images for the int8 file to be
     /// written (0.98, issue 19's gate; lower only to measure a file's cost).
     pub int8_min_agreement: f32,
+    /// Correct the biases of the int8-stored layers for their weights' rounding, with input means
+    /// measured on the calibration photos ([`super::bias_correction`]).
+    pub int8_bias_correction: bool,
 }
 
 /// Test figures of one model variant.
@@ -267,10 +271,22 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                     acc.widen(LayerRange::from_pairs(seen));
                 }
             }
+            // The biases of the int8-stored layers, corrected for their weights' rounding.
+            let w8 = if args.int8_bias_correction {
+                let (mut sums, mut counts) = (vec![], vec![]);
+                for chunk in calib.chunks(32) {
+                    let refs: Vec<&image::RgbImage> = chunk.iter().collect();
+                    net.add_tap_sums(train::batch_tensor(&refs, size, &device), &mut sums, &mut counts);
+                }
+                let dense_int8 = !matches!(args.int8_activations, onnx::ActQuant::Pointwise | onnx::ActQuant::Weights);
+                bias_correction::correct(&arch, &w, &bias_correction::TapMeans::from_sums(&sums, &counts), |n| matches!(n, Node::Conv(_)) || dense_int8)?
+            } else {
+                w.clone()
+            };
             meta.name = format!("{}-int8", args.name);
             meta.precision = "int8".into();
             let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
-            let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations));
             // The weights-only form is checked as a Pi 5 runs it: the 1x1 convolutions in int8 on
             // petcam's op (its portable tile here gives the same integers as `sdot`).
             let int8_op = if args.int8_activations == onnx::ActQuant::Weights { petcam::classifier::pointwise::Policy::All } else { petcam::classifier::pointwise::Policy::None };
@@ -289,7 +305,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             fig.tract_top1_agreement = agree8;
             fig.tract_max_abs_logit_diff = maxd8;
             meta.metrics = metrics_json(&fig);
-            let bytes = onnx::encode(&onnx::build_with(&arch, &w, &meta, Some(&ranges), args.int8_activations));
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations));
             fig.file_bytes = bytes.len();
             std::fs::write(&int8_path, &bytes).with_context(|| format!("{}: cannot write", int8_path.display()))?;
             files.push(int8_path);

@@ -48,6 +48,42 @@ fn extent<const D: usize>(t: &Tensor<D>) -> (f32, f32) {
     (t.clone().min().into_scalar::<f32>(), t.clone().max().into_scalar::<f32>())
 }
 
+/// What a calibration pass records for every Conv/Dense layer, in layer order.
+#[derive(Debug, Default)]
+struct Probe {
+    /// (min, max) of the input and of the output (after its activation).
+    ranges: Vec<[(f32, f32); 2]>,
+    /// Whether to record `tap_sums`.
+    taps: bool,
+    /// Per-tap input sums and the number of positions summed (see [`Net::add_tap_sums`]).
+    tap_sums: Vec<(Vec<f32>, f64)>,
+}
+
+/// For a Conv's input `t` `[N, C, H, W]`: the sum, over the batch and the layer's output
+/// positions, of the input value under each of the filter's taps (zero where the tap falls in the
+/// padding), `[C * k * k]`, and the number of positions. A depthwise convolution of `t` with
+/// one-hot filters (one output channel per channel and tap) reads exactly those values.
+fn conv_tap_sums(t: &Tensor<4>, s: &super::arch::ConvSpec) -> (Vec<f32>, f64) {
+    let [n, ch, _, _] = t.dims();
+    let k = s.kernel;
+    let taps = if k == 1 && s.stride == 1 && s.pad == [0; 4] {
+        t.clone()
+    } else {
+        let mut one_hot = vec![0.0f32; ch * k * k * k * k];
+        for c in 0..ch {
+            for tap in 0..k * k {
+                one_hot[(c * k * k + tap) * k * k + tap] = 1.0;
+            }
+        }
+        let filters = Tensor::<4>::from_data(TensorData::new(one_hot, [ch * k * k, 1, k, k]), &t.device());
+        let opts = ConvOptions::new_with_padding([s.stride; 2], [(s.pad[0], s.pad[2]), (s.pad[1], s.pad[3])], [1, 1], ch);
+        conv2d(t.clone(), filters, None, opts)
+    };
+    let [_, _, oh, ow] = taps.dims();
+    let sums = taps.sum_dim(0).sum_dim(2).sum_dim(3).into_data().try_to_vec::<f32>().expect("f32 activations");
+    (sums, (n * oh * ow) as f64)
+}
+
 impl Net {
     pub fn new(arch: &Arch, w: &Weights, device: &Device) -> Net {
         arch.check(w).expect("weights match architecture");
@@ -115,9 +151,25 @@ impl Net {
     /// activation) of every Conv/Dense layer, in layer order: the activation ranges int8
     /// quantisation needs.
     pub fn activation_ranges(&self, input: Tensor<4>) -> Vec<[(f32, f32); 2]> {
-        let mut r = vec![];
-        self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut r));
-        r
+        let mut probe = Probe::default();
+        self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut probe));
+        probe.ranges
+    }
+
+    /// Inference that adds, for every Conv/Dense layer in layer order, the sum of the input value
+    /// under each filter tap over the batch and every output position (zero padding included) to
+    /// `sums` (`[in_c * k * k]`, Dense `[in]`), and the number of positions to `counts`: the
+    /// input means that bias correction weighs each weight's rounding error with.
+    pub fn add_tap_sums(&self, input: Tensor<4>, sums: &mut Vec<Vec<f64>>, counts: &mut Vec<f64>) {
+        let mut probe = Probe { taps: true, ..Default::default() };
+        self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut probe));
+        sums.resize(probe.tap_sums.len(), vec![]);
+        counts.resize(probe.tap_sums.len(), 0.0);
+        for ((acc, count), (s, n)) in sums.iter_mut().zip(counts.iter_mut()).zip(probe.tap_sums) {
+            acc.resize(s.len(), 0.0);
+            acc.iter_mut().zip(s).for_each(|(a, v)| *a += v as f64);
+            *count += n;
+        }
     }
 
     /// Backbone features (the tensor entering the head) without autodiff.
@@ -131,7 +183,7 @@ impl Net {
         self.forward_range(X::Vec(features.autodiff()), a.head_start, a.nodes.len(), train, 0, None)
     }
 
-    fn forward_range(&self, mut x: X, from: usize, to: usize, train: bool, frozen_until: usize, mut ranges: Option<&mut Vec<[(f32, f32); 2]>>) -> Tensor<2> {
+    fn forward_range(&self, mut x: X, from: usize, to: usize, train: bool, frozen_until: usize, mut probe: Option<&mut Probe>) -> Tensor<2> {
         let arch = &self.arch;
         let mut saved: Vec<Tensor<4>> = vec![];
         let mut c = arch.nodes[..from].iter().filter(|n| matches!(n, Node::Conv(_))).count();
@@ -155,14 +207,17 @@ impl Net {
             x = match (node, x) {
                 (Node::Affine { scale, shift }, X::Map(t)) => X::Map(t.mul_scalar(*scale).add_scalar(*shift)),
                 (Node::Conv(s), X::Map(t)) => {
-                    let input = ranges.is_some().then(|| extent(&t));
+                    let input = probe.is_some().then(|| extent(&t));
+                    if let Some(p) = probe.as_deref_mut().filter(|p| p.taps) {
+                        p.tap_sums.push(conv_tap_sums(&t, s));
+                    }
                     let w = if frozen { self.conv_w[c].val().inner() } else { self.conv_w[c].val() };
                     let b = p1(&self.conv_b[c]);
                     c += 1;
                     let opts = ConvOptions::new_with_padding([s.stride; 2], [(s.pad[0], s.pad[2]), (s.pad[1], s.pad[3])], [1, 1], s.groups);
                     let y = act4(conv2d(t, w, Some(b), opts), s.act);
-                    if let (Some(r), Some(input)) = (ranges.as_deref_mut(), input) {
-                        r.push([input, extent(&y)]);
+                    if let (Some(p), Some(input)) = (probe.as_deref_mut(), input) {
+                        p.ranges.push([input, extent(&y)]);
                     }
                     X::Map(y)
                 }
@@ -187,13 +242,17 @@ impl Net {
                 }
                 (Node::Dropout(_), x) => x,
                 (Node::Dense { act, .. }, X::Vec(t)) => {
-                    let input = ranges.is_some().then(|| extent(&t));
+                    let input = probe.is_some().then(|| extent(&t));
+                    if let Some(p) = probe.as_deref_mut().filter(|p| p.taps) {
+                        let [n, _] = t.dims();
+                        p.tap_sums.push((t.clone().sum_dim(0).into_data().try_to_vec::<f32>().expect("f32 activations"), n as f64));
+                    }
                     let w = if frozen { self.dense_w[d].val().inner() } else { self.dense_w[d].val() };
                     let b = p1(&self.dense_b[d]);
                     d += 1;
                     let y = act2(t.matmul(w.transpose()) + b.unsqueeze::<2>(), *act);
-                    if let (Some(r), Some(input)) = (ranges.as_deref_mut(), input) {
-                        r.push([input, extent(&y)]);
+                    if let (Some(p), Some(input)) = (probe.as_deref_mut(), input) {
+                        p.ranges.push([input, extent(&y)]);
                     }
                     X::Vec(y)
                 }
@@ -204,5 +263,43 @@ impl Net {
             X::Vec(t) => t,
             X::Map(_) => panic!("network does not end in a vector"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::arch::ConvSpec;
+
+    /// The tap sums of a strided, asymmetrically padded convolution, against a plain loop over
+    /// the output positions (a tap in the padding reads 0).
+    #[test]
+    fn tap_sums_are_the_inputs_under_each_tap_over_every_output_position() {
+        let (n, ch, h, w, k) = (2, 3, 5, 6, 3);
+        let spec = ConvSpec { cin: ch, cout: ch, kernel: k, stride: 2, groups: ch, pad: [0, 1, 1, 0], act: Act::None };
+        let x: Vec<f32> = (0..n * ch * h * w).map(|i| ((i * 37) % 11) as f32 - 4.0).collect();
+        let device = Device::flex();
+        let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, ch, h, w]), &device);
+        let (sums, count) = conv_tap_sums(&t, &spec);
+        let (oh, ow) = ((h + spec.pad[0] + spec.pad[2] - k) / 2 + 1, (w + spec.pad[1] + spec.pad[3] - k) / 2 + 1);
+        assert_eq!(count, (n * oh * ow) as f64);
+        for c in 0..ch {
+            for tap in 0..k * k {
+                let mut want = 0.0;
+                for (b, oy, ox) in (0..n).flat_map(|b| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (b, oy, ox)))) {
+                    let (y, xx) = ((oy * 2 + tap / k) as isize - spec.pad[0] as isize, (ox * 2 + tap % k) as isize - spec.pad[1] as isize);
+                    if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
+                        want += x[((b * ch + c) * h + y as usize) * w + xx as usize];
+                    }
+                }
+                assert_eq!(sums[c * k * k + tap], want, "channel {c} tap {tap}");
+            }
+        }
+        // A 1x1 convolution: the plain per-channel sums.
+        let one = ConvSpec { kernel: 1, stride: 1, pad: [0; 4], groups: 1, ..spec };
+        let (sums, count) = conv_tap_sums(&t, &one);
+        assert_eq!(count, (n * h * w) as f64);
+        let want: f32 = (0..n).flat_map(|b| x[(b * ch + 1) * h * w..(b * ch + 2) * h * w].to_vec()).sum();
+        assert_eq!(sums[1], want);
     }
 }
