@@ -172,82 +172,97 @@ impl Layer {
     fn store(&self, acc: &[i32; TILE_O * TILE_P], (so, sj): (usize, usize), (ob, pb): (usize, usize), pixels: usize, (scale, zw): (&[f32], &[i32]), out: &mut [f32]) {
         let (o0, p0) = (ob * TILE_O, pb * TILE_P);
         let (m, n) = ((self.out_c - o0).min(TILE_O), (pixels - p0).min(TILE_P));
-        let (lo, hi) = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+        let clamp = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
         let (s, b, z) = (&scale[o0..o0 + TILE_O], &self.bias[o0..o0 + TILE_O], &zw[o0..o0 + TILE_O]);
-        match self.layout.1 {
-            Layout::ChannelsFirst => {
-                for o in 0..m {
-                    let row = &mut out[(o0 + o) * pixels + p0..][..n];
-                    if sj == 1 && n == TILE_P && epilogue::eight(&acc[o * so..][..8], Lanes::One(z[o], s[o], b[o]), (lo, hi), row) {
-                        continue;
-                    }
-                    for (j, v) in row.iter_mut().enumerate() {
-                        *v = epilogue::one(acc[o * so + j * sj], z[o], s[o], b[o], (lo, hi));
-                    }
-                }
+        // Rows of 8 contiguous sums go out as 8 contiguous values: each output's 8 pixels
+        // (channels first), or each pixel's 8 outputs (channels last).
+        let rows = match self.layout.1 {
+            Layout::ChannelsFirst if sj == 1 && so == TILE_P && n == TILE_P => Some((m, Params::PerRow(z, s, b), (o0 * pixels + p0, pixels))),
+            Layout::ChannelsLast if so == 1 && sj == TILE_O && m == TILE_O => Some((n, Params::PerLane(z, s, b), (p0 * self.out_c + o0, self.out_c))),
+            _ => None,
+        };
+        if let Some((count, params, at)) = rows {
+            if epilogue::rows(&acc[..count * 8], params, clamp, out, at) {
+                return;
             }
-            Layout::ChannelsLast => {
-                for j in 0..n {
-                    let col = &mut out[(p0 + j) * self.out_c + o0..][..m];
-                    if so == 1 && m == TILE_O && epilogue::eight(&acc[j * sj..][..8], Lanes::Each(z, s, b), (lo, hi), col) {
-                        continue;
-                    }
-                    for (o, v) in col.iter_mut().enumerate() {
-                        *v = epilogue::one(acc[o * so + j * sj], z[o], s[o], b[o], (lo, hi));
-                    }
-                }
+        }
+        for o in 0..m {
+            for j in 0..n {
+                let at = match self.layout.1 {
+                    Layout::ChannelsFirst => (o0 + o) * pixels + p0 + j,
+                    Layout::ChannelsLast => (p0 + j) * self.out_c + o0 + o,
+                };
+                out[at] = epilogue::one(acc[o * so + j * sj], z[o], s[o], b[o], clamp);
             }
         }
     }
 }
 
-/// The zero-point share, int32-to-f32 scale and bias of one tile row: the same for its 8 values
-/// (one output's pixels) or one per value (one pixel's outputs).
+/// The zero-point share, int32-to-f32 scale and bias of a tile's rows of 8 values: one per row
+/// (a row is one output's pixels) or one per lane (a row is one pixel's outputs).
 #[derive(Clone, Copy)]
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-enum Lanes<'a> {
-    One(i32, f32, f32),
-    Each(&'a [i32], &'a [f32], &'a [f32]),
+enum Params<'a> {
+    PerRow(&'a [i32], &'a [f32], &'a [f32]),
+    PerLane(&'a [i32], &'a [f32], &'a [f32]),
 }
 
 /// From int32 sums to the layer's f32 outputs: `clamp((acc - z) * s + b)`, the same IEEE
 /// operations (no fused multiply-add) on every path, so every path gives the same bits.
 mod epilogue {
-    use super::Lanes;
+    use super::Params;
 
     pub fn one(acc: i32, z: i32, s: f32, b: f32, (lo, hi): (f32, f32)) -> f32 {
         ((acc - z) as f32 * s + b).max(lo).min(hi)
     }
 
-    /// Eight values with NEON where there is a fast path: whether it wrote `dst`.
-    pub fn eight(acc: &[i32], lanes: Lanes, clamp: (f32, f32), dst: &mut [f32]) -> bool {
-        assert!(acc.len() == 8 && dst.len() == 8 && (matches!(lanes, Lanes::One(..)) || matches!(lanes, Lanes::Each(z, s, b) if z.len() == 8 && s.len() == 8 && b.len() == 8)));
+    /// Rows of 8 sums (`acc`, row `r` at `8 r`) into `out`, row `r` at `start + r * stride`,
+    /// with NEON where there is a fast path: whether it wrote them.
+    pub fn rows(acc: &[i32], params: Params, clamp: (f32, f32), out: &mut [f32], (start, stride): (usize, usize)) -> bool {
+        let count = acc.len() / 8;
+        let (Params::PerRow(z, s, b) | Params::PerLane(z, s, b)) = params;
+        assert!(acc.len() % 8 == 0 && z.len() >= 8 && s.len() >= 8 && b.len() >= 8);
+        assert!(count == 0 || (stride >= 8 && start + (count - 1) * stride + 8 <= out.len()), "epilogue rows out of bounds");
         #[cfg(target_arch = "aarch64")]
         {
-            // SAFETY: NEON is part of aarch64; every pointer covers 8 values (asserted above).
-            unsafe { eight_neon(acc, lanes, clamp, dst) };
+            // SAFETY: NEON is part of aarch64; the reads stay in `acc` and the 8 parameters, the
+            // writes in `out` (asserted above).
+            unsafe { rows_neon(acc, params, clamp, out, (start, stride)) };
             true
         }
         #[cfg(not(target_arch = "aarch64"))]
         {
-            let _ = (acc, lanes, clamp, dst);
+            let _ = (clamp, out, start);
             false
         }
     }
 
     #[cfg(target_arch = "aarch64")]
-    unsafe fn eight_neon(acc: &[i32], lanes: Lanes, (lo, hi): (f32, f32), dst: &mut [f32]) {
+    unsafe fn rows_neon(acc: &[i32], params: Params, (lo, hi): (f32, f32), out: &mut [f32], (start, stride): (usize, usize)) {
         use core::arch::aarch64::*;
         let (lo, hi) = (vdupq_n_f32(lo), vdupq_n_f32(hi));
-        for h in 0..2 {
-            let (z, s, b) = match lanes {
-                Lanes::One(z, s, b) => (vdupq_n_s32(z), vdupq_n_f32(s), vdupq_n_f32(b)),
-                Lanes::Each(z, s, b) => (vld1q_s32(z.as_ptr().add(4 * h)), vld1q_f32(s.as_ptr().add(4 * h)), vld1q_f32(b.as_ptr().add(4 * h))),
-            };
-            let v = vcvtq_f32_s32(vsubq_s32(vld1q_s32(acc.as_ptr().add(4 * h)), z));
-            // maxnm/minnm: `f32::max`/`f32::min`'s treatment of NaN, as in `one`.
-            let y = vminnmq_f32(vmaxnmq_f32(vaddq_f32(vmulq_f32(v, s), b), lo), hi);
-            vst1q_f32(dst.as_mut_ptr().add(4 * h), y);
+        // maxnm/minnm: `f32::max`/`f32::min`'s treatment of NaN, as in `one`.
+        let finish = |v: int32x4_t, z: int32x4_t, s: float32x4_t, b: float32x4_t| vminnmq_f32(vmaxnmq_f32(vaddq_f32(vmulq_f32(vcvtq_f32_s32(vsubq_s32(v, z)), s), b), lo), hi);
+        let dst = out.as_mut_ptr().add(start);
+        match params {
+            Params::PerLane(z, s, b) => {
+                let (z0, z1) = (vld1q_s32(z.as_ptr()), vld1q_s32(z.as_ptr().add(4)));
+                let (s0, s1) = (vld1q_f32(s.as_ptr()), vld1q_f32(s.as_ptr().add(4)));
+                let (b0, b1) = (vld1q_f32(b.as_ptr()), vld1q_f32(b.as_ptr().add(4)));
+                for r in 0..acc.len() / 8 {
+                    let (a, d) = (acc.as_ptr().add(8 * r), dst.add(r * stride));
+                    vst1q_f32(d, finish(vld1q_s32(a), z0, s0, b0));
+                    vst1q_f32(d.add(4), finish(vld1q_s32(a.add(4)), z1, s1, b1));
+                }
+            }
+            Params::PerRow(z, s, b) => {
+                for r in 0..acc.len() / 8 {
+                    let (zr, sr, br) = (vdupq_n_s32(z[r]), vdupq_n_f32(s[r]), vdupq_n_f32(b[r]));
+                    let (a, d) = (acc.as_ptr().add(8 * r), dst.add(r * stride));
+                    vst1q_f32(d, finish(vld1q_s32(a), zr, sr, br));
+                    vst1q_f32(d.add(4), finish(vld1q_s32(a.add(4)), zr, sr, br));
+                }
+            }
         }
     }
 }
