@@ -180,45 +180,76 @@ impl DecisionSection {
     }
 }
 
-/// The model file name shipped in `models/`.
+/// The f32 model shipped in `models/`: the default on CPUs without the dot product (Raspberry
+/// Pi 4's Cortex-A72, armv7, x86_64), where int8 arithmetic does not pay.
 pub const DEFAULT_MODEL_FILE: &str = "petcam-effnet-lite0-96-f32.onnx";
 
-/// The int8 model shipped beside it (`--model` or `model =` picks it): on a CPU with the dot
-/// product (Cortex-A76, Raspberry Pi 5) petcam runs its 1x1 convolutions in int8, at 0.63x f32's
-/// instructions per inference. Not the default yet: on camera frames it names the right breed
-/// 1.4 points less often than f32 (models/MODEL_CARD.md, "The int8 file").
+/// The int8 model shipped beside it: the default on a CPU with the dot product (Cortex-A76,
+/// Raspberry Pi 5), where petcam runs its 1x1 convolutions in int8 for fewer instructions per
+/// inference than f32, as accurate on the test splits (models/MODEL_CARD.md, "The int8 file").
 pub const INT8_MODEL_FILE: &str = "petcam-effnet-lite0-96-int8.onnx";
 
-/// Where to look for the model when none is given: `$PETCAM_MODEL`, the system install, next to
-/// the executable, and the source tree's `models/`.
+/// The model files to look for when none is given, best first for this CPU and `--int8`: the
+/// int8 model where its 1x1 convolutions run in int8 ([`crate::classifier::pointwise::Policy`]),
+/// else the f32 one.
+pub fn default_model_files() -> [&'static str; 2] {
+    if crate::classifier::pointwise::Policy::Auto.takes("int8") {
+        [INT8_MODEL_FILE, DEFAULT_MODEL_FILE]
+    } else {
+        [DEFAULT_MODEL_FILE, INT8_MODEL_FILE]
+    }
+}
+
+/// Where to look for the model when none is given: `$PETCAM_MODEL`, then the system install,
+/// next to the executable and the source tree's `models/`, each for [`default_model_files`] in
+/// order.
 pub fn default_model_candidates() -> Vec<PathBuf> {
     let mut v = vec![];
     if let Some(p) = std::env::var_os("PETCAM_MODEL") {
         v.push(PathBuf::from(p));
     }
-    v.push(PathBuf::from("/usr/share/petcam").join(DEFAULT_MODEL_FILE));
+    let mut dirs = vec![PathBuf::from("/usr/share/petcam")];
     if let Ok(exe) = std::env::current_exe() {
         if let Some(dir) = exe.parent() {
-            v.push(dir.join("models").join(DEFAULT_MODEL_FILE));
-            v.push(dir.join("../share/petcam").join(DEFAULT_MODEL_FILE));
+            dirs.push(dir.join("models"));
+            dirs.push(dir.join("../share/petcam"));
         }
     }
-    v.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(DEFAULT_MODEL_FILE));
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models"));
+    for dir in dirs {
+        v.extend(default_model_files().iter().map(|f| dir.join(f)));
+    }
     v
 }
 
-/// The model to use: explicit path, else the first default candidate that exists (else the last
-/// candidate, so the error names a sensible path).
+/// The model to use: explicit path, else the first default candidate that exists (else the
+/// source tree's best file for this CPU, so the error names a sensible path).
 pub fn resolve_model(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();
     }
     let c = default_model_candidates();
-    c.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| c.last().cloned().expect("non-empty"))
+    c.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models").join(default_model_files()[0]))
 }
 
 #[cfg(test)]
 mod tests {
+    /// A CPU with the dot product (Pi 5) looks for the int8 model first, any other the f32 one;
+    /// both are candidates everywhere, and the source tree's copy resolves.
+    #[test]
+    fn the_default_model_follows_the_cpu() {
+        let dot = crate::classifier::pointwise::has_dot_product();
+        let want = if dot { super::INT8_MODEL_FILE } else { super::DEFAULT_MODEL_FILE };
+        assert_eq!(super::default_model_files()[0], want);
+        let c = super::default_model_candidates();
+        for f in [super::INT8_MODEL_FILE, super::DEFAULT_MODEL_FILE] {
+            assert!(c.iter().any(|p| p.ends_with(f)), "{f} not among {c:?}");
+        }
+        if std::env::var_os("PETCAM_MODEL").is_none() && !std::path::Path::new("/usr/share/petcam").exists() {
+            assert!(super::resolve_model(None).ends_with(want));
+        }
+    }
+
     use super::*;
 
     #[test]

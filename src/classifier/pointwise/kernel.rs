@@ -509,41 +509,76 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
     order.strides()
 }
 
-/// An `sdot` tile function: zero 16 accumulators (v16-v31), then per group of 4 input channels
-/// load 32 bytes of weights (v0: outputs 0-3, v1: outputs 4-7) and 32 of input (v2: pixels 0-3,
-/// v3: pixels 4-7) and run the 16 given dot products (256 multiply-adds), then store the
-/// accumulators in register order.
+/// An `sdot` tile function. Zero the accumulators, then per group of 4 input channels load the
+/// 32 bytes of weights (v0: outputs 0-3, v1: outputs 4-7) and the group's input (`$load`: all 32
+/// bytes into v2 (pixels 0-3) and v3 (pixels 4-7), or the first 16 into v2), run the given dot
+/// products (16 multiply-adds each), and store the accumulators in register order.
 #[cfg(target_arch = "aarch64")]
 macro_rules! sdot_tile {
-    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
+    ($(#[$doc:meta])* $name:ident, zero [$($zero:literal),+], load $load:literal, dot [$($sdot:literal),+], store [$($store:literal),+]) => {
         $(#[$doc])*
         #[target_feature(enable = "dotprod")]
         unsafe fn $name(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
             core::arch::asm!(
-                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
-                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
-                "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
-                "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0",
+                $($zero,)+
                 "2:",
                 "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
-                "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+                $load,
                 $($sdot,)+
                 "subs {n}, {n}, #1",
                 "b.ne 2b",
-                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
-                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
-                "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
-                "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64",
+                $($store,)+
                 w = inout(reg) w.as_ptr() => _,
                 x = inout(reg) x.as_ptr() => _,
                 n = inout(reg) groups => _,
                 acc = inout(reg) acc.as_mut_ptr() => _,
+                step = in(reg) 32usize,
                 out("v0") _, out("v1") _, out("v2") _, out("v3") _,
                 out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
                 out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
                 options(nostack),
             );
         }
+    };
+    // The whole tile: 8 outputs x 8 pixels in v16-v31.
+    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
+        sdot_tile!(
+            $(#[$doc])* $name,
+            zero [
+                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
+                "movi v24.4s, #0", "movi v25.4s, #0", "movi v26.4s, #0", "movi v27.4s, #0",
+                "movi v28.4s, #0", "movi v29.4s, #0", "movi v30.4s, #0", "movi v31.4s, #0"
+            ],
+            load "ld1 {{v2.16b, v3.16b}}, [{x}], {step}",
+            dot [$($sdot),+],
+            store [
+                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
+                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
+                "st1 {{v24.4s, v25.4s, v26.4s, v27.4s}}, [{acc}], #64",
+                "st1 {{v28.4s, v29.4s, v30.4s, v31.4s}}, [{acc}], #64"
+            ]
+        );
+    };
+}
+
+/// A half tile: 8 outputs x the first 4 pixels of each group's input, in v16-v23.
+#[cfg(target_arch = "aarch64")]
+macro_rules! sdot_half_tile {
+    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
+        sdot_tile!(
+            $(#[$doc])* $name,
+            zero [
+                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0"
+            ],
+            load "ld1 {{v2.16b}}, [{x}], {step}",
+            dot [$($sdot),+],
+            store [
+                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
+                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64"
+            ]
+        );
     };
 }
 
@@ -574,40 +609,6 @@ sdot_tile!(
     "sdot v28.4s, v0.16b, v3.4b[2]", "sdot v29.4s, v1.16b, v3.4b[2]",
     "sdot v30.4s, v0.16b, v3.4b[3]", "sdot v31.4s, v1.16b, v3.4b[3]"
 );
-
-/// A half-tile function: 8 outputs x the first 4 pixels. Zero 8 accumulators (v16-v23), then
-/// per group load the 32 bytes of weights (v0, v1) and the first 16 of the group's 32 bytes of
-/// input (v2: pixels 0-3), run the 8 given dot products (128 multiply-adds) and store the
-/// accumulators in register order.
-#[cfg(target_arch = "aarch64")]
-macro_rules! sdot_half_tile {
-    ($(#[$doc:meta])* $name:ident, $($sdot:literal),+) => {
-        $(#[$doc])*
-        #[target_feature(enable = "dotprod")]
-        unsafe fn $name(w: &[i8], x: &[i8], groups: usize, acc: &mut [i32; 64]) {
-            core::arch::asm!(
-                "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
-                "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
-                "2:",
-                "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
-                "ld1 {{v2.16b}}, [{x}], {step}",
-                $($sdot,)+
-                "subs {n}, {n}, #1",
-                "b.ne 2b",
-                "st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64",
-                "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}], #64",
-                w = inout(reg) w.as_ptr() => _,
-                x = inout(reg) x.as_ptr() => _,
-                n = inout(reg) groups => _,
-                acc = inout(reg) acc.as_mut_ptr() => _,
-                step = in(reg) 32usize,
-                out("v0") _, out("v1") _, out("v2") _,
-                out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
-                options(nostack),
-            );
-        }
-    };
-}
 
 #[cfg(target_arch = "aarch64")]
 sdot_half_tile!(
