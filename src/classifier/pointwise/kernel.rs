@@ -303,6 +303,8 @@ struct Quantiser {
 
 impl Quantiser {
     fn one(&self, v: f32) -> i8 {
+        // Not `clamp`: a NaN becomes 0 here, as with NEON's maxnm/minnm.
+        #[allow(clippy::manual_clamp)]
         let v = if self.relu6 { v.max(0.0).min(6.0) } else { v };
         ((v * self.inv).round() + self.zero as f32).clamp(-128.0, 127.0) as i8
     }

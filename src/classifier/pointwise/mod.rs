@@ -302,7 +302,7 @@ mod tests {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let path = root.join("models/petcam-effnet-lite0-96-int8.onnx");
         let picture = image::open(root.join("demo/images/chelsea.png")).unwrap().to_rgb8();
-        let load = |int8, depthwise| TractClassifier::load_with(&path, LoadOptions { int8, depthwise, ..Default::default() }).unwrap();
+        let load = |int8, depthwise| TractClassifier::load_with(&path, LoadOptions { int8, depthwise }).unwrap();
         let (ours, tracts) = (load(Policy::All, crate::classifier::depthwise::Policy::All), load(Policy::All, crate::classifier::depthwise::Policy::None));
         assert_eq!((ours.int8_pointwise(), ours.int8_relu6_inputs()), (32, 0));
         assert_eq!((tracts.int8_pointwise(), tracts.int8_relu6_inputs()), (32, 16));

@@ -41,16 +41,11 @@ pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(&N
         let in_per_group = per_out / taps;
         ensure!(m.len() == in_per_group * groups * taps, "bias correction: layer {:?} has {} input means, want {}", layer.shape, m.len(), in_per_group * groups * taps);
         let (q, scales) = quantize_per_channel(&layer.weight, out_c);
-        for o in 0..out_c {
+        for (o, (bias, s)) in layer.bias.iter_mut().zip(&scales).enumerate() {
             let first_input = (o / (out_c / groups)) * in_per_group;
-            let shift: f64 = (0..per_out)
-                .map(|j| {
-                    let k = o * per_out + j;
-                    let err = q[k] as f32 * scales[o] - layer.weight[k];
-                    err as f64 * m[first_input * taps + j] as f64
-                })
-                .sum();
-            layer.bias[o] -= shift as f32;
+            let row = o * per_out..(o + 1) * per_out;
+            let shift: f64 = q[row.clone()].iter().zip(&layer.weight[row]).zip(&m[first_input * taps..]).map(|((&q, &w), &mean)| (q as f32 * s - w) as f64 * mean as f64).sum();
+            *bias -= shift as f32;
         }
     }
     Ok(out)
