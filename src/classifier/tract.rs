@@ -92,7 +92,7 @@ impl TractClassifier {
         let mut typed = typed.into_decluttered().map_err(parse)?;
         let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
         let depthwise = DepthwiseUse { replaced, with_relu6 };
-        let (int8_pointwise, int8_relu6_inputs) = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed).map_err(parse)? } else { (0, 0) };
+        let (int8_pointwise, int8_relu6_inputs) = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed, options.int8.only_int8_weights()).map_err(parse)? } else { (0, 0) };
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
         Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise, int8_relu6_inputs })

@@ -190,7 +190,7 @@ impl ActivationLocator {
         // An int8 model's wide pass runs its 1x1 convolutions in int8 where the classifier does.
         let precision = proto.metadata_props.iter().find(|e| e.key == crate::metadata::METADATA_KEY).and_then(|e| crate::metadata::ModelMetadata::from_json(&e.value).ok()).map(|m| m.precision);
         if precision.is_some_and(|p| crate::classifier::pointwise::Policy::Auto.takes(&p)) {
-            crate::classifier::pointwise::substitute(&mut typed)?;
+            crate::classifier::pointwise::substitute(&mut typed, crate::classifier::pointwise::Policy::Auto.only_int8_weights())?;
         }
         typed.into_optimized()?.into_runnable()
     }

@@ -8,6 +8,7 @@
 
 pub mod augment;
 pub mod camera;
+pub mod cli;
 pub mod data;
 pub mod distill;
 pub mod export;

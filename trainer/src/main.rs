@@ -3,6 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use petcam_trainer::augment::AugmentConfig;
+use petcam_trainer::cli::positive;
 use petcam_trainer::data::{self, Split};
 use petcam_trainer::images::{self, Loaded};
 use petcam_trainer::model::arch::{self, Family};
@@ -50,54 +51,8 @@ enum Cmd {
     Export {
         #[command(flatten)]
         data: DataArgs,
-        /// Trained weights (best.bin from `train`), or an exported f32 .onnx model (e.g. the shipped
-        /// one, to write its int8 form).
-        #[arg(long)]
-        weights: PathBuf,
-        #[arg(long, default_value = "models")]
-        out: PathBuf,
-        /// Base name of the files (`<name>-f32.onnx`, `<name>-int8.onnx`, ...).
-        #[arg(long, default_value = "petcam-effnet-lite0-96")]
-        name: String,
-        #[arg(long, default_value_t = 256)]
-        calib_images: usize,
-        /// Largest false-breed rate on validation no-pet photos when choosing the pet threshold.
-        #[arg(long, default_value_t = 0.015)]
-        max_false_breed: f32,
-        /// Choose the pet threshold to keep this share of the validation pets (e.g. 0.98) instead
-        /// of --max-false-breed: the pets' validation split is large and like the camera's pets,
-        /// the no-pets' one is small and has few animals.
-        #[arg(long, conflicts_with = "max_false_breed")]
-        keep_pets: Option<f32>,
-        /// Set the pet threshold to this value instead: one tuned on camera-like validation frames
-        /// (`petcam-trainer camera --split val` prints the candidates).
-        #[arg(long, conflicts_with_all = ["max_false_breed", "keep_pets"], value_parser = unit_interval)]
-        pet_threshold: Option<f32>,
-        /// Use this softmax temperature instead of fitting one on the clean validation photos:
-        /// one fitted on camera-like validation frames (`petcam-trainer camera --split val`
-        /// prints it).
-        #[arg(long, value_parser = positive)]
-        temperature: Option<f32>,
-        /// Breed probability under which the device says "not sure".
-        #[arg(long, default_value_t = 0.25)]
-        confidence_threshold: f32,
-        /// Only the f32 model.
-        #[arg(long)]
-        skip_int8: bool,
-        /// Which activations the int8 model quantises (`weights`: none in the graph, int8 weights;
-        /// petcam runs its 1x1 convolutions in int8 where the CPU has the dot product;
-        /// `pointwise`: every 1x1 convolution a `QLinearConv`; `all`/`relu`: QDQ pairs, which
-        /// tract runs in f32).
-        #[arg(long, value_enum, default_value_t = petcam_trainer::export::onnx::ActQuant::Weights)]
-        int8_activations: petcam_trainer::export::onnx::ActQuant,
-        /// Least top-1 agreement of the int8 model with f32 on the test images for its file to be
-        /// written. Lower it only to measure a file's cost: the app's gate for shipping is 0.98.
-        #[arg(long, default_value_t = 0.98, value_parser = unit_interval)]
-        int8_min_agreement: f32,
-        /// Correct the biases of the int8-stored layers for their weights' rounding (input means
-        /// measured on the --calib-images photos).
-        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-        int8_bias_correction: bool,
+        #[command(flatten)]
+        args: petcam_trainer::export::report::ExportArgs,
         /// Free text stored in the model's metadata as the training command line.
         #[arg(long, default_value = "")]
         command: String,
@@ -413,22 +368,6 @@ fn load_init(p: &std::path::Path, family: Family, classes: usize, size: usize, d
     Ok((arch, w))
 }
 
-fn positive(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        Ok(v) => Err(format!("{v} is not a positive number")),
-        Err(e) => Err(format!("`{s}`: {e}")),
-    }
-}
-
-fn unit_interval(s: &str) -> Result<f32, String> {
-    match s.parse::<f32>() {
-        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        Ok(v) => Err(format!("{v} is outside 0..1")),
-        Err(e) => Err(format!("`{s}`: {e}")),
-    }
-}
-
 fn default_backbone() -> Result<PathBuf> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let out = std::process::Command::new("bash").arg(root.join("scripts/fetch-backbone.sh")).output().context("running scripts/fetch-backbone.sh")?;
@@ -443,24 +382,9 @@ fn main() -> Result<()> {
         Cmd::Stats { data } => {
             load_data(&data)?;
         }
-        Cmd::Export {
-            data,
-            weights,
-            out,
-            name,
-            calib_images,
-            max_false_breed,
-            keep_pets,
-            pet_threshold,
-            temperature,
-            confidence_threshold,
-            skip_int8,
-            int8_activations,
-            int8_min_agreement,
-            int8_bias_correction,
-            command,
-        } => {
+        Cmd::Export { data, mut args, command } => {
             let items = load_data(&data)?;
+            let weights = &args.weights;
             let cfg_path = weights.parent().map(|d| d.join("config.json"));
             let config: serde_json::Value = cfg_path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
             let state: serde_json::Value = weights.parent().and_then(|d| std::fs::read_to_string(d.join("state.json")).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default();
@@ -471,22 +395,7 @@ fn main() -> Result<()> {
                 "data": data.data, "no_pets": data.no_pets, "train_seconds": train_secs.round(),
                 "best_epoch": state["best_epoch"], "best_val_acc": state["best_val_acc"],
             });
-            let args = petcam_trainer::export::report::ExportArgs {
-                weights,
-                out_dir: out,
-                name,
-                calib_images,
-                max_false_breed,
-                keep_pets,
-                pet_threshold,
-                temperature,
-                confidence_threshold,
-                training,
-                skip_int8,
-                int8_activations,
-                int8_min_agreement,
-                int8_bias_correction,
-            };
+            args.training = training;
             let ex = petcam_trainer::export::report::export(&args, &items)?;
             println!("temperature {:.3}, pet threshold {:.4}", ex.temperature, ex.pet_threshold);
             for v in &ex.variants {
@@ -765,4 +674,23 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks (conflicting names, defaults that fail their parsers), and
+    /// export's options reaching its arguments.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+        let cli =
+            Cli::try_parse_from(["petcam-trainer", "export", "--data", "d", "--weights", "w.bin", "--out", "o", "--temperature", "0.75", "--int8-f32-layers=0,-1", "--int8-bias-correction", "false"])
+                .unwrap();
+        let Cmd::Export { args, .. } = cli.cmd else { panic!("not export") };
+        assert_eq!((args.out_dir, args.temperature, args.int8_f32_layers, args.int8_bias_correction), (PathBuf::from("o"), Some(0.75), vec![0, -1], false));
+        assert!(Cli::try_parse_from(["petcam-trainer", "export", "--data", "d", "--weights", "w", "--temperature", "0"]).is_err());
+    }
 }

@@ -155,6 +155,7 @@ fn train_export_reload_agree() {
         int8_activations: onnx::ActQuant::Relu,
         int8_min_agreement: 0.98,
         int8_bias_correction: true,
+        int8_f32_layers: vec![],
     };
     let ex = report::export(&args, &items).unwrap();
     assert!(ex.variants[0].tract_top1_agreement >= 0.98);

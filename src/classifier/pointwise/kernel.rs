@@ -39,6 +39,9 @@ pub struct Layer {
     /// Clamp the input to `[0, 6]` before quantising it: the ReLU6 of the layer before, taken
     /// into this one (no separate pass over the tensor).
     input_relu6: bool,
+    /// Whether quantising the f32 weights lost nothing: they were int8 times a scale per output
+    /// channel already (an int8 file's dequantised weights).
+    exact: bool,
     /// Packed int8 weights: per block of [`TILE_O`] outputs, per group of 4 input channels, the
     /// 8 outputs' 4 channels (32 bytes).
     w: Vec<i8>,
@@ -55,6 +58,7 @@ impl Layer {
         assert!(in_c > 0 && out_c > 0 && weights.len() == in_c * out_c && bias.len() == out_c, "pointwise layer {in_c} -> {out_c}: {} weights, {} biases", weights.len(), bias.len());
         let (kc, oc) = (in_c.div_ceil(4) * 4, out_c.div_ceil(TILE_O) * TILE_O);
         let mut q = vec![0i8; oc * kc];
+        let mut exact = true;
         let mut w_scale = vec![0.0; oc];
         for o in 0..out_c {
             let row = &weights[o * in_c..(o + 1) * in_c];
@@ -64,6 +68,8 @@ impl Layer {
             let (ob, lane) = (o / TILE_O, o % TILE_O);
             for (i, v) in row.iter().enumerate() {
                 let (g, k) = (i / 4, i % 4);
+                // A dequantised int8 weight comes back within about 3e-5 of its integer.
+                exact &= ((v / s).round() - v / s).abs() <= 1e-3;
                 q[(ob * (kc / 4) + g) * TILE_O * 4 + lane * 4 + k] = (v / s).round().clamp(-127.0, 127.0) as i8;
             }
         }
@@ -75,12 +81,18 @@ impl Layer {
             let (block, lane) = (k / 32, (k % 32) / 4);
             w_sum[(block / (kc / 4)) * TILE_O + lane] += v as i32;
         }
-        Layer { in_c, out_c, layout, relu6, input_relu6: false, w: q, w_scale, w_sum, bias: b }
+        Layer { in_c, out_c, layout, relu6, input_relu6: false, exact, w: q, w_scale, w_sum, bias: b }
     }
 
     /// The same layer reading `relu6(x)` instead of `x`.
     pub fn with_input_relu6(self) -> Layer {
         Layer { input_relu6: true, ..self }
+    }
+
+    /// Whether the f32 weights it was made from were int8 times a scale per output channel, so
+    /// that its int8 weights are exactly them.
+    pub fn weights_were_int8(&self) -> bool {
+        self.exact
     }
 
     /// Whether the input is clamped to `[0, 6]` first.
@@ -705,6 +717,8 @@ mod tests {
                 let tol = in_c as f32 * (0.5 * sx * 1.0 + 0.5 * sw * 3.0 + 0.25 * sx * sw) + 1e-4;
                 let mut scratch = vec![];
                 let cf = Layer::new(in_c, out_c, (Layout::ChannelsFirst, Layout::ChannelsFirst), &w, &b, relu6);
+                // Random weights are not int8 times a scale (a single weight per row always is).
+                assert_eq!(cf.weights_were_int8(), in_c == 1, "{in_c}->{out_c}");
                 let mut got = vec![f32::NAN; out_c * pixels];
                 cf.run(&x, pixels, &mut got, &mut scratch);
                 let worst = want.iter().zip(&got).fold(0f32, |m, (a, b)| m.max((a - b).abs()));
@@ -741,6 +755,7 @@ mod tests {
             .collect();
         let x: Vec<f32> = xq.iter().map(|&q| q as f32 * 0.5).collect();
         let layer = Layer::new(in_c, out_c, (Layout::ChannelsFirst, Layout::ChannelsFirst), &w, &vec![0.0; out_c], false);
+        assert!(layer.weights_were_int8());
         let mut got = vec![0.0; out_c * pixels];
         layer.run(&x, pixels, &mut got, &mut vec![]);
         for o in 0..out_c {

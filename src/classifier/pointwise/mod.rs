@@ -112,6 +112,16 @@ impl Policy {
             Policy::None => false,
         }
     }
+
+    /// Whether the op takes only the 1x1 convolutions whose weights the file stores int8
+    /// (`Auto`: an int8 model may keep some layers f32 where their rounding costs accuracy), or
+    /// every one (`All`, also when the app asked for it: to reproduce int8 arithmetic anywhere).
+    pub fn only_int8_weights(self) -> bool {
+        match self {
+            Policy::Auto => app_policy() != Policy::All,
+            Policy::All | Policy::None => false,
+        }
+    }
 }
 
 /// The app's choice for every model it loads (the classifier's and the locate stage's plans),
@@ -137,13 +147,18 @@ fn app_policy() -> Policy {
 }
 
 /// Replaces every 1x1 convolution of a decluttered `model` (an f32 `EinSum` of a concrete input
-/// of at least 2 pixels with constant 2-D weights, channels first or last) with [`PointwiseConv`],
-/// taking along the bias `Add` and the ReLU6 that follow, and the ReLU6 before, when nothing
-/// else reads them. Returns how many it replaced, and how many of those took the ReLU6 before.
-pub fn substitute(model: &mut TypedModel) -> TractResult<(usize, usize)> {
+/// of at least 2 pixels with constant 2-D weights, channels first or last; with
+/// `only_int8_weights`, weights that are int8 times a scale per output channel, as the int8
+/// export stores them) with [`PointwiseConv`], taking along the bias `Add` and the ReLU6 that
+/// follow, and the ReLU6 before, when nothing else reads them. Returns how many it replaced, and
+/// how many of those took the ReLU6 before.
+pub fn substitute(model: &mut TypedModel, only_int8_weights: bool) -> TractResult<(usize, usize)> {
     let (mut replaced, mut relu6_inputs) = (0, 0);
     for id in model.eval_order()? {
         let Some((op, last)) = plan_for(model, id)? else { continue };
+        if only_int8_weights && !op.layer.weights_were_int8() {
+            continue;
+        }
         let node = &model.nodes()[id];
         // The ReLU6 before it, when nothing else reads it, is clamped in the op's quantiser: one
         // pass less over the tensor (tract's aarch64 depthwise leaves it separate).
@@ -320,6 +335,20 @@ mod tests {
         // across a quantisation step.
         let (a, b) = (ours.logits(&input).unwrap(), tracts.logits(&input).unwrap());
         assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 0.2) && argmax(&a) == argmax(&b), "{a:?} vs {b:?}");
+    }
+
+    /// As the app loads an int8 model (`Auto`), the op takes only the 1x1 convolutions whose
+    /// weights the file stores int8: all 32 of the shipped int8 file, none of the f32 file.
+    #[test]
+    fn by_default_the_op_takes_only_weights_stored_int8() {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        for (file, want) in [(crate::config::INT8_MODEL_FILE, 32), (crate::config::DEFAULT_MODEL_FILE, 0)] {
+            let model = tract_onnx::onnx().model_for_path(root.join("models").join(file)).unwrap();
+            let model = model.with_input_fact(0, f32::fact([1, 3, 96, 96]).into()).unwrap();
+            let mut typed = model.into_typed().unwrap().into_decluttered().unwrap();
+            assert_eq!(substitute(&mut typed.clone(), Policy::Auto.only_int8_weights()).unwrap().0, want, "{file}");
+            assert_eq!(substitute(&mut typed, Policy::All.only_int8_weights()).unwrap().0, 32, "{file}");
+        }
     }
 
     #[test]

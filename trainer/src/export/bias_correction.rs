@@ -21,14 +21,14 @@ impl TapMeans {
     }
 }
 
-/// `w` with the bias of every layer that `quantised(layer)` says is stored int8 corrected for the
-/// rounding of its weights (quantised exactly as the exporter stores them).
-pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(&Node) -> bool) -> Result<Weights> {
+/// `w` with the bias of every layer that `quantised(index, layer)` says is stored int8 corrected
+/// for the rounding of its weights (quantised exactly as the exporter stores them).
+pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(usize, &Node) -> bool) -> Result<Weights> {
     let layers: Vec<&Node> = arch.nodes.iter().filter(|n| matches!(n, Node::Conv(_) | Node::Dense { .. })).collect();
     ensure!(layers.len() == w.layers.len() && means.0.len() == w.layers.len(), "bias correction: {} layers, {} weight sets, {} input means", layers.len(), w.layers.len(), means.0.len());
     let mut out = w.clone();
-    for ((node, layer), m) in layers.iter().zip(out.layers.iter_mut()).zip(&means.0) {
-        if !quantised(node) {
+    for (i, ((node, layer), m)) in layers.iter().zip(out.layers.iter_mut()).zip(&means.0).enumerate() {
+        if !quantised(i, node) {
             continue;
         }
         let out_c = layer.shape[0];
@@ -65,7 +65,7 @@ mod tests {
         let weight = vec![0.5, -0.301, 0.1234, 1.0, 0.0021, -0.77];
         let w = Weights { layers: vec![Layer { shape: vec![2, 3, 1, 1], weight: weight.clone(), bias: vec![0.1, -0.2] }] };
         let means = TapMeans(vec![vec![2.0, 2.0, 2.0]]);
-        let fixed = correct(&arch, &w, &means, |_| true).unwrap();
+        let fixed = correct(&arch, &w, &means, |_, _| true).unwrap();
         let (q, s) = quantize_per_channel(&weight, 2);
         for o in 0..2 {
             let f32_out: f32 = (0..3).map(|i| weight[o * 3 + i] * 2.0).sum::<f32>() + w.layers[0].bias[o];
@@ -85,12 +85,12 @@ mod tests {
         let w = Weights { layers: vec![Layer { shape: vec![2, 1, 2, 2], weight: weight.clone(), bias: vec![0.0, 0.0] }] };
         // Channel 0's taps have means 1, 2, 3, 4; channel 1's are zero: its bias must not move.
         let means = TapMeans(vec![vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]]);
-        let fixed = correct(&arch, &w, &means, |_| true).unwrap();
+        let fixed = correct(&arch, &w, &means, |_, _| true).unwrap();
         let (q, s) = quantize_per_channel(&weight, 2);
         let want: f32 = -(0..4).map(|t| (q[t] as f32 * s[0] - weight[t]) * (t + 1) as f32).sum::<f32>();
         assert!((fixed.layers[0].bias[0] - want).abs() < 1e-6 && want != 0.0, "bias {} want {want}", fixed.layers[0].bias[0]);
         assert_eq!(fixed.layers[0].bias[1], 0.0);
         // A layer left f32 keeps its bias.
-        assert_eq!(correct(&arch, &w, &means, |_| false).unwrap().layers[0].bias, vec![0.0, 0.0]);
+        assert_eq!(correct(&arch, &w, &means, |_, _| false).unwrap().layers[0].bias, vec![0.0, 0.0]);
     }
 }

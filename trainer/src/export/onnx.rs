@@ -233,6 +233,22 @@ pub fn quantize_per_channel(w: &[f32], channels: usize) -> (Vec<i8>, Vec<f32>) {
     (q, scales)
 }
 
+/// The parametric-layer indices (into `Weights::layers`) of the convolutions named by `picks`:
+/// 0 is the first convolution (the stem), -1 the last (EfficientNet-Lite0's head convolution).
+pub fn conv_layers(arch: &Arch, picks: &[i64]) -> anyhow::Result<Vec<usize>> {
+    let convs: Vec<usize> = arch.nodes.iter().filter(|n| matches!(n, Node::Conv(_) | Node::Dense { .. })).enumerate().filter(|(_, n)| matches!(n, Node::Conv(_))).map(|(i, _)| i).collect();
+    picks
+        .iter()
+        .map(|&p| {
+            let at = if p < 0 { convs.len() as i64 + p } else { p };
+            usize::try_from(at)
+                .ok()
+                .and_then(|a| convs.get(a).copied())
+                .ok_or_else(|| anyhow::anyhow!("no convolution {p}: the model has {} (0 to {}, or -1 to -{})", convs.len(), convs.len() - 1, convs.len()))
+        })
+        .collect()
+}
+
 /// How much of the graph's activations the int8 variant quantises.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ActQuant {
@@ -252,10 +268,12 @@ pub enum ActQuant {
 
 /// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
 pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>) -> pb::ModelProto {
-    build_with(arch, w, meta, ranges, ActQuant::All)
+    build_with(arch, w, meta, ranges, ActQuant::All, &[])
 }
 
-pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>, quant: ActQuant) -> pb::ModelProto {
+/// The ONNX model, int8 (with `ranges`) in the form `quant`, except the parametric layers (indices
+/// into `w.layers`) in `f32_layers`, whose weights stay f32.
+pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>, quant: ActQuant, f32_layers: &[usize]) -> pb::ModelProto {
     let only_unsigned = quant == ActQuant::Relu;
     let int8 = ranges.is_some();
     let mut b = Builder { nodes: vec![], inits: vec![], counter: 0 };
@@ -270,7 +288,7 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 let y = b.node("Mul", &[&x, &s], vec![], "norm_mul");
                 b.node("Add", &[&y, &t], vec![], "norm_add")
             }
-            Node::Conv(c) if quant == ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4] && ranges.is_some() => {
+            Node::Conv(c) if quant == ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4] && ranges.is_some() && !f32_layers.contains(&layer) => {
                 let l = &w.layers[layer];
                 let r = ranges.expect("checked")[layer];
                 layer += 1;
@@ -282,8 +300,8 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                     Some(r) if !matches!(quant, ActQuant::Pointwise | ActQuant::Weights) => b.qdq(&x, r[layer].input, only_unsigned),
                     _ => x.clone(),
                 };
+                let wn = b.weight("conv_w", &l.shape, &l.weight, int8 && !f32_layers.contains(&layer));
                 layer += 1;
-                let wn = b.weight("conv_w", &l.shape, &l.weight, int8);
                 let bn = b.fresh("conv_b");
                 b.inits.push(f32_tensor(&bn, &[l.bias.len()], &l.bias));
                 let k = c.kernel as i64;
@@ -408,7 +426,7 @@ mod tests {
 
         let meta = test_metadata(size as u32, 5);
         let f32_model = build(&a, &w, &meta, None);
-        let q = build_with(&a, &w, &meta, Some(&ranges), ActQuant::Pointwise);
+        let q = build_with(&a, &w, &meta, Some(&ranges), ActQuant::Pointwise, &[]);
         let nodes = &q.graph.as_ref().unwrap().node;
         let pointwise = a.nodes.iter().filter(|n| matches!(n, Node::Conv(c) if c.kernel == 1 && c.groups == 1)).count();
         assert_eq!(nodes.iter().filter(|n| n.op_type == "QLinearConv").count(), pointwise);
@@ -436,7 +454,7 @@ mod tests {
         let w = init::random(&a, 6);
         let ranges: Vec<LayerRange> = vec![LayerRange::EMPTY; w.layers.len()];
         let meta = test_metadata(size as u32, 38);
-        let (f32_bytes, q_bytes) = (encode(&build(&a, &w, &meta, None)), encode(&build_with(&a, &w, &meta, Some(&ranges), ActQuant::Weights)));
+        let (f32_bytes, q_bytes) = (encode(&build(&a, &w, &meta, None)), encode(&build_with(&a, &w, &meta, Some(&ranges), ActQuant::Weights, &[])));
         let q = pb::ModelProto::decode(&q_bytes[..]).unwrap();
         let nodes = &q.graph.as_ref().unwrap().node;
         assert!(!nodes.iter().any(|n| n.op_type == "QuantizeLinear" || n.op_type == "QLinearConv"), "an activation is quantised");

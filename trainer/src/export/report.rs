@@ -19,34 +19,66 @@ use petcam::preprocess;
 use serde_json::json;
 use std::path::PathBuf;
 
+/// What `petcam-trainer export` does: its command-line options, and the training record to store.
+#[derive(Debug, Clone, clap::Args)]
 pub struct ExportArgs {
+    /// Trained weights (best.bin from `train`), or an exported f32 .onnx model (e.g. the shipped
+    /// one, to write its int8 form).
+    #[arg(long)]
     pub weights: PathBuf,
+    #[arg(long = "out", default_value = "models")]
     pub out_dir: PathBuf,
+    /// Base name of the files (`<name>-f32.onnx`, `<name>-int8.onnx`, ...).
+    #[arg(long, default_value = "petcam-effnet-lite0-96")]
     pub name: String,
-    /// Training images used to calibrate int8 activation ranges.
+    /// Training images used to calibrate int8 activation ranges and the bias correction.
+    #[arg(long, default_value_t = 256)]
     pub calib_images: usize,
     /// Largest false-breed rate on validation no-pet photos when choosing the pet threshold.
+    #[arg(long, default_value_t = 0.015)]
     pub max_false_breed: f32,
-    /// Set the pet threshold to keep this share of the validation pets instead (`max_false_breed`
-    /// is then unused).
+    /// Choose the pet threshold to keep this share of the validation pets (e.g. 0.98) instead
+    /// of --max-false-breed: the pets' validation split is large and like the camera's pets,
+    /// the no-pets' one is small and has few animals.
+    #[arg(long, conflicts_with = "max_false_breed")]
     pub keep_pets: Option<f32>,
-    /// Use this pet threshold (e.g. one tuned on camera-like validation frames with
-    /// `petcam-trainer camera --split val`); `max_false_breed` and `keep_pets` are then unused.
+    /// Set the pet threshold to this value instead: one tuned on camera-like validation frames
+    /// (`petcam-trainer camera --split val` prints the candidates).
+    #[arg(long, conflicts_with_all = ["max_false_breed", "keep_pets"], value_parser = crate::cli::unit_interval)]
     pub pet_threshold: Option<f32>,
-    /// Use this softmax temperature (e.g. one fitted on camera-like validation frames with
-    /// `petcam-trainer camera --split val`) instead of fitting one on clean validation photos.
+    /// Use this softmax temperature instead of fitting one on the clean validation photos:
+    /// one fitted on camera-like validation frames (`petcam-trainer camera --split val`
+    /// prints it).
+    #[arg(long, value_parser = crate::cli::positive)]
     pub temperature: Option<f32>,
-    /// Breed probability below which a pet is "not sure".
+    /// Breed probability under which the device says "not sure".
+    #[arg(long, default_value_t = 0.25)]
     pub confidence_threshold: f32,
+    /// What the model's metadata records of its training (filled in by the command, not an
+    /// option).
+    #[arg(skip)]
     pub training: serde_json::Value,
+    /// Only the f32 model.
+    #[arg(long)]
     pub skip_int8: bool,
+    /// Which activations the int8 model quantises (`weights`: none in the graph, int8 weights;
+    /// petcam runs its 1x1 convolutions in int8 where the CPU has the dot product;
+    /// `pointwise`: every 1x1 convolution a `QLinearConv`; `all`/`relu`: QDQ pairs, which
+    /// tract runs in f32).
+    #[arg(long, value_enum, default_value_t = onnx::ActQuant::Weights)]
     pub int8_activations: onnx::ActQuant,
-    /// Least top-1 agreement with the f32 model on the test images for the int8 file to be
-    /// written (0.98, issue 19's gate; lower only to measure a file's cost).
+    /// Least top-1 agreement of the int8 model with f32 on the test images for its file to be
+    /// written. Lower it only to measure a file's cost: the app's gate for shipping is 0.98.
+    #[arg(long, default_value_t = 0.98, value_parser = crate::cli::unit_interval)]
     pub int8_min_agreement: f32,
-    /// Correct the biases of the int8-stored layers for their weights' rounding, with input means
-    /// measured on the calibration photos ([`super::bias_correction`]).
+    /// Correct the biases of the int8-stored layers for their weights' rounding
+    /// ([`super::bias_correction`]; input means measured on the --calib-images photos).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub int8_bias_correction: bool,
+    /// Convolutions whose weights stay f32 in the int8 file, by position among the model's
+    /// convolutions: 0 is the stem, -1 the last (the head convolution); comma-separated.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    pub int8_f32_layers: Vec<i64>,
 }
 
 /// Test figures of one model variant.
@@ -271,6 +303,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                     acc.widen(LayerRange::from_pairs(seen));
                 }
             }
+            let f32_layers = onnx::conv_layers(&arch, &args.int8_f32_layers)?;
             // The biases of the int8-stored layers, corrected for their weights' rounding.
             let w8 = if args.int8_bias_correction {
                 let (mut sums, mut counts) = (vec![], vec![]);
@@ -279,14 +312,14 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                     net.add_tap_sums(train::batch_tensor(&refs, size, &device), &mut sums, &mut counts);
                 }
                 let dense_int8 = !matches!(args.int8_activations, onnx::ActQuant::Pointwise | onnx::ActQuant::Weights);
-                bias_correction::correct(&arch, &w, &bias_correction::TapMeans::from_sums(&sums, &counts), |n| matches!(n, Node::Conv(_)) || dense_int8)?
+                bias_correction::correct(&arch, &w, &bias_correction::TapMeans::from_sums(&sums, &counts), |i, n| !f32_layers.contains(&i) && (matches!(n, Node::Conv(_)) || dense_int8))?
             } else {
                 w.clone()
             };
             meta.name = format!("{}-int8", args.name);
             meta.precision = "int8".into();
             let int8_path = args.out_dir.join(format!("{}-int8.onnx", args.name));
-            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations));
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations, &f32_layers));
             // The weights-only form is checked as a Pi 5 runs it: the 1x1 convolutions in int8 on
             // petcam's op (its portable tile here gives the same integers as `sdot`).
             let int8_op = if args.int8_activations == onnx::ActQuant::Weights { petcam::classifier::pointwise::Policy::All } else { petcam::classifier::pointwise::Policy::None };
@@ -305,7 +338,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             fig.tract_top1_agreement = agree8;
             fig.tract_max_abs_logit_diff = maxd8;
             meta.metrics = metrics_json(&fig);
-            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations));
+            let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations, &f32_layers));
             fig.file_bytes = bytes.len();
             std::fs::write(&int8_path, &bytes).with_context(|| format!("{}: cannot write", int8_path.display()))?;
             files.push(int8_path);
