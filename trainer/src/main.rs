@@ -444,7 +444,7 @@ fn main() -> Result<()> {
             let make = || petcam::locate::by_name(&locator, &model, meta.no_pet_index(), None).ok();
             if int8_op {
                 // The locate stage's wide pass too, as on a Pi 5.
-                petcam::classifier::pointwise::set_app_policy(petcam::classifier::pointwise::Policy::All);
+                petcam::classifier::pointwise::set_app_policy(petcam::classifier::pointwise::Policy::StoredInt8);
             }
             let t = std::time::Instant::now();
             let settings = petcam_trainer::camera::Settings {
@@ -457,7 +457,7 @@ fn main() -> Result<()> {
                 limit,
                 oracle,
                 temperature,
-                int8: if int8_op { petcam::classifier::pointwise::Policy::All } else { Default::default() },
+                int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
             };
             let judged = petcam_trainer::camera::run(&samples, &settings)?;
             println!(

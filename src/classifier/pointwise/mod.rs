@@ -92,9 +92,12 @@ pub enum Policy {
     /// where it measured faster than f32; elsewhere their int8 weights run in f32.
     #[default]
     Auto,
-    /// Every model, on any CPU (the portable tile off aarch64): to check an int8 model's answers
-    /// on the build machine, and for measuring.
+    /// Every model, on any CPU (the portable tile off aarch64), every 1x1 convolution: for
+    /// measuring.
     All,
+    /// The 1x1 convolutions an int8 model stores int8, on any CPU: what a CPU with the dot
+    /// product runs (the portable tile elsewhere), to check a Pi 5's answers on the build machine.
+    StoredInt8,
     /// None: tract runs them all in f32.
     None,
 }
@@ -109,6 +112,7 @@ impl Policy {
                 p => p.takes(precision),
             },
             Policy::All => true,
+            Policy::StoredInt8 => precision == "int8",
             Policy::None => false,
         }
     }
@@ -119,13 +123,14 @@ impl Policy {
     pub fn only_int8_weights(self) -> bool {
         match self {
             Policy::Auto => app_policy() != Policy::All,
+            Policy::StoredInt8 => true,
             Policy::All | Policy::None => false,
         }
     }
 }
 
 /// The app's choice for every model it loads (the classifier's and the locate stage's plans),
-/// 0 = `Auto`, 1 = `All`, 2 = `None`. Process-wide, like tract's thread count.
+/// 0 = `Auto`, 1 = `All`, 2 = `None`, 3 = `StoredInt8`. Process-wide, like tract's thread count.
 static APP_POLICY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
 
 /// Sets what [`Policy::Auto`] means in this process (`petcam --int8`).
@@ -134,6 +139,7 @@ pub fn set_app_policy(p: Policy) {
         Policy::Auto => 0,
         Policy::All => 1,
         Policy::None => 2,
+        Policy::StoredInt8 => 3,
     };
     APP_POLICY.store(v, std::sync::atomic::Ordering::Relaxed);
 }
@@ -142,6 +148,7 @@ fn app_policy() -> Policy {
     match APP_POLICY.load(std::sync::atomic::Ordering::Relaxed) {
         1 => Policy::All,
         2 => Policy::None,
+        3 => Policy::StoredInt8,
         _ => Policy::Auto,
     }
 }
@@ -356,5 +363,7 @@ mod tests {
         assert_eq!(Policy::Auto.takes("int8"), has_dot_product());
         assert!(!Policy::Auto.takes("f32"));
         assert!(Policy::All.takes("f32") && !Policy::None.takes("int8"));
+        assert!(Policy::StoredInt8.takes("int8") && !Policy::StoredInt8.takes("f32"));
+        assert!(Policy::StoredInt8.only_int8_weights() && !Policy::All.only_int8_weights());
     }
 }

@@ -322,9 +322,9 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             let bytes = onnx::encode(&onnx::build_with(&arch, &w8, &meta, Some(&ranges), args.int8_activations, &f32_layers));
             // The weights-only form is checked as a Pi 5 runs it: the 1x1 convolutions in int8 on
             // petcam's op (its portable tile here gives the same integers as `sdot`).
-            let int8_op = if args.int8_activations == onnx::ActQuant::Weights { petcam::classifier::pointwise::Policy::All } else { petcam::classifier::pointwise::Policy::None };
+            let int8_op = if args.int8_activations == onnx::ActQuant::Weights { petcam::classifier::pointwise::Policy::StoredInt8 } else { petcam::classifier::pointwise::Policy::None };
             let tc8 = TractClassifier::from_bytes_with(&bytes, &int8_path, petcam::classifier::LoadOptions { int8: int8_op, ..Default::default() })?;
-            if int8_op == petcam::classifier::pointwise::Policy::All && tc8.int8_pointwise() == 0 {
+            if int8_op == petcam::classifier::pointwise::Policy::StoredInt8 && tc8.int8_pointwise() == 0 {
                 bail!("int8 weights model: petcam's int8 op took none of its 1x1 convolutions");
             }
             let tract_int8 = tract_logits(&tc8, &all_test)?;
