@@ -5,10 +5,12 @@
 //! `softmax(logits / T)` with the temperature `T` the model carries in its metadata.
 
 pub mod depthwise;
+mod dequantize;
 mod graph;
 pub mod pointwise;
 mod tract;
 
+pub use self::dequantize::fold_constants as fold_constant_dequantize;
 pub use self::tract::{set_threads, DepthwiseUse, LoadOptions, ModelError, NodeTime, TractClassifier};
 use crate::metadata::ModelMetadata;
 

@@ -76,7 +76,11 @@ impl TractClassifier {
         let p = || path.to_path_buf();
         let parse = |e: TractError| ModelError::Parse { path: p(), msg: format!("{e:#}") };
         let onnx = tract_onnx::onnx();
-        let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(parse)?;
+        let mut proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(parse)?;
+        // An int8 file's weights, dequantised in one pass here rather than by tract's operators.
+        if let Some(g) = proto.graph.as_mut() {
+            super::dequantize::fold_constants(g);
+        }
         let json = proto.metadata_props.iter().find(|e| e.key == METADATA_KEY).map(|e| e.value.clone()).ok_or(ModelError::Metadata { path: p(), source: MetadataError::Missing })?;
         let meta = ModelMetadata::from_json(&json).map_err(|source| ModelError::Metadata { path: p(), source })?;
         let s = meta.input_size as usize;

@@ -133,7 +133,10 @@ impl ActivationLocator {
     pub fn load(path: &Path, no_pet: usize, cfg: ActivationConfig) -> Result<ActivationLocator, ActivationError> {
         let err = |msg: String| ActivationError { path: path.into(), msg };
         let bytes = std::fs::read(path).map_err(|e| err(format!("cannot read: {e}")))?;
-        let proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| err(format!("{e:#}")))?;
+        let mut proto = tract_onnx::onnx().proto_model_for_read(&mut &bytes[..]).map_err(|e| err(format!("{e:#}")))?;
+        if let Some(g) = proto.graph.as_mut() {
+            crate::classifier::fold_constant_dequantize(g);
+        }
         let graph = proto.graph.as_ref().ok_or_else(|| err("no graph".into()))?;
         let gap = graph.node.iter().find(|n| n.op_type == "GlobalAveragePool").ok_or_else(|| err("the model has no GlobalAveragePool".into()))?;
         let feature = gap.input[0].clone();
