@@ -42,13 +42,16 @@ pub fn fold_constants(graph: &mut pb::GraphProto) -> usize {
     if folded.is_empty() {
         return 0;
     }
+    let inputs_of_folded: HashSet<String> = folded.iter().flat_map(|&i| graph.node[i].input.iter().cloned()).collect();
     let mut i = 0;
     graph.node.retain(|_| {
         i += 1;
         !folded.contains(&(i - 1))
     });
+    // The folded nodes' inputs that nothing else reads go (and only those: a model may keep
+    // initialisers no node reads, as the locator head's `pet_cells_edges`).
     let read: HashSet<String> = graph.node.iter().flat_map(|n| n.input.iter().cloned()).chain(graph.output.iter().map(|o| o.name.clone())).collect();
-    graph.initializer.retain(|t| read.contains(&t.name));
+    graph.initializer.retain(|t| read.contains(&t.name) || !inputs_of_folded.contains(&t.name));
     graph.initializer.extend(made);
     folded.len()
 }
@@ -142,6 +145,10 @@ mod tests {
         assert_eq!(fold_constants(graph), before);
         assert!(graph.node.iter().all(|n| n.op_type != "DequantizeLinear"));
         assert!(graph.initializer.iter().all(|t| t.data_type == DataType::Float as i32), "an integer initialiser is left");
+        // Initialisers no node reads stay (the locator head's edges).
+        let edges = crate::locate::activation::HEAD_EDGES;
+        assert!(proto.graph.as_ref().unwrap().initializer.iter().any(|t| t.name == edges), "the test model has no `{edges}`");
+        assert!(graph.initializer.iter().any(|t| t.name == edges), "`{edges}` was dropped");
         let run = |p: &pb::ModelProto| -> Vec<f32> {
             let m = tract_onnx::onnx().model_for_proto_model(p).unwrap().with_input_fact(0, f32::fact([1, 3, 96, 96]).into()).unwrap();
             let plan = m.into_optimized().unwrap().into_runnable().unwrap();
