@@ -219,7 +219,7 @@ pub fn default_model_candidates() -> Vec<PathBuf> {
 }
 
 /// The model to use: explicit path, else the first default candidate that exists (else the
-/// source tree's best file for this CPU, so the error names a sensible path).
+/// source tree's copy of the first default file, so the error names a sensible path).
 pub fn resolve_model(explicit: Option<&Path>) -> PathBuf {
     if let Some(p) = explicit {
         return p.to_path_buf();

@@ -21,25 +21,16 @@ pub fn relu6_after(model: &TypedModel, id: usize) -> TractResult<Option<usize>> 
     Ok(Some(min.id))
 }
 
-/// When `outlet` is the end of a `Max(0) -> Min(6)` chain (ReLU6) read only by node `reader`,
-/// and the chain's `Max` reads nothing else: the chain's input, which `reader` can clamp itself.
+/// When `outlet` ends a ReLU6 chain ([`relu6_after`] of the node before it) that only node
+/// `reader` reads: the chain's input, which `reader` can clamp itself.
 pub fn relu6_before(model: &TypedModel, outlet: OutletId, reader: usize) -> TractResult<Option<OutletId>> {
-    let min = &model.nodes()[outlet.node];
-    if min.op.name() != "Min" || min.inputs.len() != 2 || sole_reader(model, min.id).is_none_or(|n| n.id != reader) {
+    if sole_reader(model, outlet.node).is_none_or(|n| n.id != reader) {
         return Ok(None);
     }
-    for max_in in min.inputs.iter().filter(|i| model.outlet_fact(**i).is_ok_and(|f| f.konst.is_none())) {
-        let max = &model.nodes()[max_in.node];
-        if max.op.name() != "Max" || max.inputs.len() != 2 || !other_input_is(model, min, max.id, 6.0)? || sole_reader(model, max.id).is_none_or(|n| n.id != min.id) {
-            continue;
-        }
-        for x in max.inputs.iter().filter(|i| model.outlet_fact(**i).is_ok_and(|f| f.konst.is_none())) {
-            if other_input_is(model, max, x.node, 0.0)? {
-                return Ok(Some(*x));
-            }
-        }
-    }
-    Ok(None)
+    // Back two nodes (`Min`, then `Max`) along their one computed input.
+    let computed_input = |id: usize| model.nodes()[id].inputs.iter().find(|i| model.outlet_fact(**i).is_ok_and(|f| f.konst.is_none())).copied();
+    let Some(x) = computed_input(outlet.node).and_then(|max| computed_input(max.node)) else { return Ok(None) };
+    Ok((relu6_after(model, x.node)? == Some(outlet.node)).then_some(x))
 }
 
 /// The node reading node `id`'s only output, when it is the only reader and `id` is not a model

@@ -149,7 +149,7 @@ impl Layer {
             let narrow = pixels - pb * TILE_P <= TILE_P / 2;
             for ob in 0..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
-                let strides = if narrow { tile_narrow(wt, xt, kg, order, dot, &mut acc) } else { tile(wt, xt, kg, order, dot, &mut acc) };
+                let strides = tile(wt, xt, kg, (order, narrow), dot, &mut acc);
                 self.store(&acc, strides, (ob, pb), pixels, (&scale, &zw), out);
             }
         }
@@ -460,46 +460,27 @@ impl Order {
 }
 
 /// One tile: for output `o` and pixel `j`, the sum over groups `g` and `k < 4` of
-/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it). Returns the
-/// strides of `acc` (see [`Order::strides`]).
-fn tile(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
+/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it); with `half`
+/// too, only the first 4 pixels (half the dot products; pixels-inner sums then are
+/// `acc[o * 4 + j]`). Returns the strides of `acc` (see [`Order::strides`]).
+fn tile(w: &[i8], x: &[i8], groups: usize, (order, half): (Order, bool), dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
     assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
     #[cfg(target_arch = "aarch64")]
     if dot {
         // SAFETY: the CPU has the dot-product extension (the caller checked); `w` and `x` hold
-        // `groups` blocks of 32 bytes each (asserted above).
+        // `groups` blocks of 32 bytes each (asserted above), of which the half tiles read 16.
         unsafe {
-            match order {
-                Order::PixelsInner => tile_sdot_pixels_inner(w, x, groups, acc),
-                Order::OutputsInner => tile_sdot_outputs_inner(w, x, groups, acc),
+            match (order, half) {
+                (Order::PixelsInner, false) => tile_sdot_pixels_inner(w, x, groups, acc),
+                (Order::OutputsInner, false) => tile_sdot_outputs_inner(w, x, groups, acc),
+                (Order::PixelsInner, true) => tile_sdot_narrow_pixels_inner(w, x, groups, acc),
+                (Order::OutputsInner, true) => tile_sdot_narrow_outputs_inner(w, x, groups, acc),
             }
         }
-        return order.strides();
+        return if half && order == Order::PixelsInner { (TILE_P / 2, 1) } else { order.strides() };
     }
-    let _ = dot;
+    let _ = (dot, half);
     tile_portable(w, x, groups, order, acc)
-}
-
-/// The first 4 pixels of a tile only: with `sdot` (`dot`), half the dot products of [`tile`];
-/// elsewhere the whole tile. Pixels-inner half-tile sums are `acc[o * 4 + j]`, outputs-inner
-/// ones `acc[j * 8 + o]`; returns the strides.
-fn tile_narrow(w: &[i8], x: &[i8], groups: usize, order: Order, dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
-    assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
-    #[cfg(target_arch = "aarch64")]
-    if dot {
-        // SAFETY: as in `tile`; the half tiles read 16 of each group's 32 input bytes.
-        unsafe {
-            match order {
-                Order::PixelsInner => tile_sdot_narrow_pixels_inner(w, x, groups, acc),
-                Order::OutputsInner => tile_sdot_narrow_outputs_inner(w, x, groups, acc),
-            }
-        }
-        return match order {
-            Order::PixelsInner => (TILE_P / 2, 1),
-            Order::OutputsInner => (1, TILE_O),
-        };
-    }
-    tile(w, x, groups, order, dot, acc)
 }
 
 fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32; 64]) -> (usize, usize) {
@@ -512,15 +493,13 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
             }
         }
     }
+    let (so, sj) = order.strides();
     for o in 0..TILE_O {
         for j in 0..TILE_P {
-            acc[match order {
-                Order::PixelsInner => o * 8 + j,
-                Order::OutputsInner => j * 8 + o,
-            }] = sums[o * 8 + j];
+            acc[o * so + j * sj] = sums[o * 8 + j];
         }
     }
-    order.strides()
+    (so, sj)
 }
 
 /// An `sdot` tile function. Zero the accumulators, then per group of 4 input channels load the
@@ -806,7 +785,7 @@ mod tests {
         for order in [Order::PixelsInner, Order::OutputsInner] {
             let (mut a, mut b) = ([0; 64], [1; 64]);
             tile_portable(&w, &x, groups, order, &mut a);
-            tile(&w, &x, groups, order, has_dot_product(), &mut b);
+            tile(&w, &x, groups, (order, false), has_dot_product(), &mut b);
             assert_eq!(a, b, "tile variant {}, {order:?}", variant());
             assert_ne!(a, [0; 64]);
         }
@@ -814,7 +793,7 @@ mod tests {
         for order in [Order::PixelsInner, Order::OutputsInner] {
             let (mut full, mut half) = ([0; 64], [-1; 64]);
             let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut full);
-            let (ho, hj) = tile_narrow(&w, &x, groups, order, has_dot_product(), &mut half);
+            let (ho, hj) = tile(&w, &x, groups, (order, true), has_dot_product(), &mut half);
             for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
                 assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, {order:?}, output {o} pixel {j}");
             }

@@ -266,6 +266,14 @@ pub enum ActQuant {
     Weights,
 }
 
+impl ActQuant {
+    /// Whether the int8 file stores the final classifier's (Dense) weights int8: not in the
+    /// `Pointwise` and `Weights` forms, where the locate stage reads them as f32.
+    pub fn dense_int8(self) -> bool {
+        !matches!(self, ActQuant::Pointwise | ActQuant::Weights)
+    }
+}
+
 /// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
 pub fn build(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option<&[LayerRange]>) -> pb::ModelProto {
     build_with(arch, w, meta, ranges, ActQuant::All, &[])
@@ -342,7 +350,7 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 layer += 1;
                 // The pointwise form keeps them f32 too: the locator reads them for its
                 // class-activation map, and they are 1.4% of the weights.
-                let wn = b.weight("fc_w", &l.shape, &l.weight, int8 && !matches!(quant, ActQuant::Pointwise | ActQuant::Weights));
+                let wn = b.weight("fc_w", &l.shape, &l.weight, int8 && quant.dense_int8());
                 let bn = b.fresh("fc_b");
                 b.inits.push(f32_tensor(&bn, &[l.bias.len()], &l.bias));
                 let y = b.node("Gemm", &[&input, &wn, &bn], vec![attr_int("transB", 1)], "gemm");

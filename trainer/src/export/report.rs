@@ -311,7 +311,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                     let refs: Vec<&image::RgbImage> = chunk.iter().collect();
                     net.add_tap_sums(train::batch_tensor(&refs, size, &device), &mut sums, &mut counts);
                 }
-                let dense_int8 = !matches!(args.int8_activations, onnx::ActQuant::Pointwise | onnx::ActQuant::Weights);
+                let dense_int8 = args.int8_activations.dense_int8();
                 bias_correction::correct(&arch, &w, &bias_correction::TapMeans::from_sums(&sums, &counts), |i, n| !f32_layers.contains(&i) && (matches!(n, Node::Conv(_)) || dense_int8))?
             } else {
                 w.clone()
