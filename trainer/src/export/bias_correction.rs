@@ -7,7 +7,6 @@
 //! every output channel's mean what it was in f32, for the cost of a calibration pass. The stored
 //! int8 weights do not change; only the f32 biases beside them do.
 
-use super::onnx::quantize_per_channel;
 use crate::model::arch::{Arch, Node, Weights};
 use anyhow::{ensure, Result};
 
@@ -21,14 +20,22 @@ impl TapMeans {
     }
 }
 
-/// `w` with the bias of every layer that `quantised(index, layer)` says is stored int8 corrected
-/// for the rounding of its weights (quantised exactly as the exporter stores them).
-pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(usize, &Node) -> bool) -> Result<Weights> {
+/// `rounded` (the f32 weights `w` rounded to their int8 grid by [`super::rounding::round`]) with
+/// the bias of every layer corrected for how far its weights moved; a layer left f32 (the same
+/// weights in both) keeps its bias.
+pub fn correct(arch: &Arch, w: &Weights, rounded: &Weights, means: &TapMeans) -> Result<Weights> {
     let layers: Vec<&Node> = arch.nodes.iter().filter(|n| matches!(n, Node::Conv(_) | Node::Dense { .. })).collect();
-    ensure!(layers.len() == w.layers.len() && means.0.len() == w.layers.len(), "bias correction: {} layers, {} weight sets, {} input means", layers.len(), w.layers.len(), means.0.len());
-    let mut out = w.clone();
-    for (i, ((node, layer), m)) in layers.iter().zip(out.layers.iter_mut()).zip(&means.0).enumerate() {
-        if !quantised(i, node) {
+    ensure!(
+        layers.len() == w.layers.len() && rounded.layers.len() == w.layers.len() && means.0.len() == w.layers.len(),
+        "bias correction: {} layers, {} weight sets, {} rounded, {} input means",
+        layers.len(),
+        w.layers.len(),
+        rounded.layers.len(),
+        means.0.len()
+    );
+    let mut out = rounded.clone();
+    for (((node, layer), original), m) in layers.iter().zip(out.layers.iter_mut()).zip(&w.layers).zip(&means.0) {
+        if layer.weight == original.weight {
             continue;
         }
         let out_c = layer.shape[0];
@@ -40,11 +47,10 @@ pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(us
         };
         let in_per_group = per_out / taps;
         ensure!(m.len() == in_per_group * groups * taps, "bias correction: layer {:?} has {} input means, want {}", layer.shape, m.len(), in_per_group * groups * taps);
-        let (q, scales) = quantize_per_channel(&layer.weight, out_c);
-        for (o, (bias, s)) in layer.bias.iter_mut().zip(&scales).enumerate() {
+        for (o, bias) in layer.bias.iter_mut().enumerate() {
             let first_input = (o / (out_c / groups)) * in_per_group;
             let row = o * per_out..(o + 1) * per_out;
-            let shift: f64 = q[row.clone()].iter().zip(&layer.weight[row]).zip(&m[first_input * taps..]).map(|((&q, &w), &mean)| (q as f32 * s - w) as f64 * mean as f64).sum();
+            let shift: f64 = layer.weight[row.clone()].iter().zip(&original.weight[row]).zip(&m[first_input * taps..]).map(|((&r, &w), &mean)| (r - w) as f64 * mean as f64).sum();
             *bias -= shift as f32;
         }
     }
@@ -53,8 +59,14 @@ pub fn correct(arch: &Arch, w: &Weights, means: &TapMeans, quantised: impl Fn(us
 
 #[cfg(test)]
 mod tests {
+    use super::super::onnx::quantize_per_channel;
+    use super::super::rounding::{round, Rounding};
     use super::*;
     use crate::model::arch::{Act, ConvSpec, Family, Layer};
+
+    fn nearest(arch: &Arch, w: &Weights, means: &TapMeans) -> Weights {
+        correct(arch, w, &round(arch, w, Rounding::Nearest, None, |_, _| true).unwrap(), means).unwrap()
+    }
 
     /// A 1x1 convolution whose inputs all have mean 2: after correction, the int8 weights with
     /// the new bias give the f32 layer's output for an input at its mean, exactly.
@@ -65,7 +77,7 @@ mod tests {
         let weight = vec![0.5, -0.301, 0.1234, 1.0, 0.0021, -0.77];
         let w = Weights { layers: vec![Layer { shape: vec![2, 3, 1, 1], weight: weight.clone(), bias: vec![0.1, -0.2] }] };
         let means = TapMeans(vec![vec![2.0, 2.0, 2.0]]);
-        let fixed = correct(&arch, &w, &means, |_, _| true).unwrap();
+        let fixed = nearest(&arch, &w, &means);
         let (q, s) = quantize_per_channel(&weight, 2);
         for o in 0..2 {
             let f32_out: f32 = (0..3).map(|i| weight[o * 3 + i] * 2.0).sum::<f32>() + w.layers[0].bias[o];
@@ -85,12 +97,12 @@ mod tests {
         let w = Weights { layers: vec![Layer { shape: vec![2, 1, 2, 2], weight: weight.clone(), bias: vec![0.0, 0.0] }] };
         // Channel 0's taps have means 1, 2, 3, 4; channel 1's are zero: its bias must not move.
         let means = TapMeans(vec![vec![1.0, 2.0, 3.0, 4.0, 0.0, 0.0, 0.0, 0.0]]);
-        let fixed = correct(&arch, &w, &means, |_, _| true).unwrap();
+        let fixed = nearest(&arch, &w, &means);
         let (q, s) = quantize_per_channel(&weight, 2);
         let want: f32 = -(0..4).map(|t| (q[t] as f32 * s[0] - weight[t]) * (t + 1) as f32).sum::<f32>();
         assert!((fixed.layers[0].bias[0] - want).abs() < 1e-6 && want != 0.0, "bias {} want {want}", fixed.layers[0].bias[0]);
         assert_eq!(fixed.layers[0].bias[1], 0.0);
         // A layer left f32 keeps its bias.
-        assert_eq!(correct(&arch, &w, &means, |_, _| false).unwrap().layers[0].bias, vec![0.0, 0.0]);
+        assert_eq!(correct(&arch, &w, &w, &means).unwrap().layers[0].bias, vec![0.0, 0.0]);
     }
 }

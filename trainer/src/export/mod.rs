@@ -5,3 +5,4 @@
 pub mod bias_correction;
 pub mod onnx;
 pub mod report;
+pub mod rounding;

@@ -1,6 +1,7 @@
 //! Calibration, test figures, ONNX export and the tract cross-check, as one step.
 
 use super::bias_correction;
+use super::rounding::{self, Rounding};
 use super::onnx::{self, LayerRange};
 use crate::data::{Split, NO_PET_LABEL};
 use crate::images::Loaded;
@@ -75,6 +76,11 @@ pub struct ExportArgs {
     /// ([`super::bias_correction`]; input means measured on the --calib-images photos).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub int8_bias_correction: bool,
+    /// How weights are rounded to int8: `gptq` compensates each rounding error on the rest of
+    /// the filter, weighted by its inputs' second moments on the --calib-images photos
+    /// ([`super::rounding`]); `nearest` rounds each weight on its own.
+    #[arg(long, value_enum, default_value_t = Rounding::Gptq)]
+    pub int8_rounding: Rounding,
     /// Convolutions whose weights stay f32 in the int8 file, by position among the model's
     /// convolutions: 0 is the stem, -1 the last (the head convolution); comma-separated.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
@@ -304,17 +310,37 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
                 }
             }
             let f32_layers = onnx::conv_layers(&arch, &args.int8_f32_layers)?;
-            // The biases of the int8-stored layers, corrected for their weights' rounding.
+            // The layers whose weights the file stores per-channel int8 (not those kept f32, nor
+            // the `pointwise` form's QLinearConvs, which requantise with one scale per tensor).
+            let dense_int8 = args.int8_activations.dense_int8();
+            let quant = args.int8_activations;
+            let per_channel_int8 = |i: usize, n: &Node| {
+                !f32_layers.contains(&i)
+                    && match n {
+                        Node::Conv(c) => !(quant == onnx::ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4]),
+                        _ => dense_int8,
+                    }
+            };
+            let batches = || calib.chunks(32).map(|chunk| train::batch_tensor(&chunk.iter().collect::<Vec<_>>(), size, &device));
+            let grams = (args.int8_rounding == Rounding::Gptq).then(|| {
+                let (mut sums, mut counts) = (vec![], vec![]);
+                for batch in batches() {
+                    net.add_input_grams(batch, &mut sums, &mut counts);
+                }
+                rounding::Grams { sums, counts }
+            });
+            let started = std::time::Instant::now();
+            let rounded = rounding::round(&arch, &w, args.int8_rounding, grams.as_ref(), per_channel_int8)?;
+            eprintln!("int8 weights rounded ({:?}) in {:.1} s", args.int8_rounding, started.elapsed().as_secs_f32());
+            // The biases of the int8-stored layers, corrected for how far rounding moved their weights.
             let w8 = if args.int8_bias_correction {
                 let (mut sums, mut counts) = (vec![], vec![]);
-                for chunk in calib.chunks(32) {
-                    let refs: Vec<&image::RgbImage> = chunk.iter().collect();
-                    net.add_tap_sums(train::batch_tensor(&refs, size, &device), &mut sums, &mut counts);
+                for batch in batches() {
+                    net.add_tap_sums(batch, &mut sums, &mut counts);
                 }
-                let dense_int8 = args.int8_activations.dense_int8();
-                bias_correction::correct(&arch, &w, &bias_correction::TapMeans::from_sums(&sums, &counts), |i, n| !f32_layers.contains(&i) && (matches!(n, Node::Conv(_)) || dense_int8))?
+                bias_correction::correct(&arch, &w, &rounded, &bias_correction::TapMeans::from_sums(&sums, &counts))?
             } else {
-                w.clone()
+                rounded
             };
             meta.name = format!("{}-int8", args.name);
             meta.precision = "int8".into();
@@ -380,7 +406,8 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             plots::curves(&png("curves"), &format!("{}: training", args.name), &[(args.name.clone(), logs)], true)?;
         }
     }
-    let summary = json!({ "name": args.name, "temperature": t, "pet_threshold": threshold, "training": args.training, "variants": variants });
+    let int8_recipe = json!({ "activations": format!("{:?}", args.int8_activations).to_lowercase(), "rounding": args.int8_rounding, "bias_correction": args.int8_bias_correction, "f32_layers": args.int8_f32_layers, "calib_images": args.calib_images });
+    let summary = json!({ "name": args.name, "temperature": t, "pet_threshold": threshold, "training": args.training, "int8": int8_recipe, "variants": variants });
     let json_path = PathBuf::from(format!("{}-report.json", base.display()));
     std::fs::write(&json_path, serde_json::to_string_pretty(&summary)?)?;
     if let Some(e) = int8_error {

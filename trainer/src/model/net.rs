@@ -57,31 +57,65 @@ struct Probe {
     taps: bool,
     /// Per-tap input sums and the number of positions summed (see [`Net::add_tap_sums`]).
     tap_sums: Vec<(Vec<f32>, f64)>,
+    /// Whether to record `grams`.
+    grams: bool,
+    /// Per-group Gram matrices of the inputs under the filter and the number of positions
+    /// summed (see [`Net::add_input_grams`]).
+    gram_sums: Vec<(Vec<f32>, f64)>,
 }
 
-/// For a Conv's input `t` `[N, C, H, W]`: the sum, over the batch and the layer's output
-/// positions, of the input value under each of the filter's taps (zero where the tap falls in the
-/// padding), `[C * k * k]`, and the number of positions. A depthwise convolution of `t` with
-/// one-hot filters (one output channel per channel and tap) reads exactly those values.
-fn conv_tap_sums(t: &Tensor<4>, s: &super::arch::ConvSpec) -> (Vec<f32>, f64) {
-    let [n, ch, _, _] = t.dims();
+/// For a Conv's input `t` `[N, C, H, W]`: the input value under each of the filter's taps at
+/// every output position, `[N, C * k * k, OH, OW]` (zero where the tap falls in the padding). A
+/// depthwise convolution of `t` with one-hot filters (one output channel per channel and tap)
+/// reads exactly those values; a plain 1x1 convolution's taps are its input.
+fn conv_taps(t: &Tensor<4>, s: &super::arch::ConvSpec) -> Tensor<4> {
+    let [_, ch, _, _] = t.dims();
     let k = s.kernel;
-    let taps = if k == 1 && s.stride == 1 && s.pad == [0; 4] {
-        t.clone()
-    } else {
-        let mut one_hot = vec![0.0f32; ch * k * k * k * k];
-        for c in 0..ch {
-            for tap in 0..k * k {
-                one_hot[(c * k * k + tap) * k * k + tap] = 1.0;
-            }
+    if k == 1 && s.stride == 1 && s.pad == [0; 4] {
+        return t.clone();
+    }
+    let mut one_hot = vec![0.0f32; ch * k * k * k * k];
+    for c in 0..ch {
+        for tap in 0..k * k {
+            one_hot[(c * k * k + tap) * k * k + tap] = 1.0;
         }
-        let filters = Tensor::<4>::from_data(TensorData::new(one_hot, [ch * k * k, 1, k, k]), &t.device());
-        let opts = ConvOptions::new_with_padding([s.stride; 2], [(s.pad[0], s.pad[2]), (s.pad[1], s.pad[3])], [1, 1], ch);
-        conv2d(t.clone(), filters, None, opts)
-    };
-    let [_, _, oh, ow] = taps.dims();
+    }
+    let filters = Tensor::<4>::from_data(TensorData::new(one_hot, [ch * k * k, 1, k, k]), &t.device());
+    let opts = ConvOptions::new_with_padding([s.stride; 2], [(s.pad[0], s.pad[2]), (s.pad[1], s.pad[3])], [1, 1], ch);
+    conv2d(t.clone(), filters, None, opts)
+}
+
+/// The sum, over the batch and the layer's output positions, of each of [`conv_taps`]'
+/// `[C * k * k]` values, and the number of positions.
+fn conv_tap_sums(t: &Tensor<4>, s: &super::arch::ConvSpec) -> (Vec<f32>, f64) {
+    let taps = conv_taps(t, s);
+    let [n, _, oh, ow] = taps.dims();
     let sums = taps.sum_dim(0).sum_dim(2).sum_dim(3).into_data().try_to_vec::<f32>().expect("f32 activations");
     (sums, (n * oh * ow) as f64)
+}
+
+/// For a Conv's input: per group of the convolution, the Gram matrix `sum x x^T` of the
+/// vectors `x` one output channel's filter reads (its group's input channels x taps, in the
+/// weights' order) over the batch and every output position, `[G * n * n]` with `n` the filter's
+/// length, and the number of positions.
+fn conv_grams(t: &Tensor<4>, s: &super::arch::ConvSpec) -> (Vec<f32>, f64) {
+    let taps = conv_taps(t, s);
+    let [n, len, oh, ow] = taps.dims();
+    let (g, per) = (s.groups, len / s.groups);
+    let m = taps.reshape([n, g, per, oh * ow]).permute([1, 2, 0, 3]).reshape([g, per, n * oh * ow]);
+    let gram = m.clone().matmul(m.swap_dims(1, 2));
+    (gram.into_data().try_to_vec::<f32>().expect("f32 activations"), (n * oh * ow) as f64)
+}
+
+/// Adds a batch's per-layer `(values, count)` to running f64 totals.
+fn accumulate(recorded: Vec<(Vec<f32>, f64)>, sums: &mut Vec<Vec<f64>>, counts: &mut Vec<f64>) {
+    sums.resize(recorded.len(), vec![]);
+    counts.resize(recorded.len(), 0.0);
+    for ((acc, count), (s, n)) in sums.iter_mut().zip(counts.iter_mut()).zip(recorded) {
+        acc.resize(s.len(), 0.0);
+        acc.iter_mut().zip(s).for_each(|(a, v)| *a += v as f64);
+        *count += n;
+    }
 }
 
 impl Net {
@@ -163,13 +197,18 @@ impl Net {
     pub fn add_tap_sums(&self, input: Tensor<4>, sums: &mut Vec<Vec<f64>>, counts: &mut Vec<f64>) {
         let mut probe = Probe { taps: true, ..Default::default() };
         self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut probe));
-        sums.resize(probe.tap_sums.len(), vec![]);
-        counts.resize(probe.tap_sums.len(), 0.0);
-        for ((acc, count), (s, n)) in sums.iter_mut().zip(counts.iter_mut()).zip(probe.tap_sums) {
-            acc.resize(s.len(), 0.0);
-            acc.iter_mut().zip(s).for_each(|(a, v)| *a += v as f64);
-            *count += n;
-        }
+        accumulate(probe.tap_sums, sums, counts);
+    }
+
+    /// Inference that adds, for every Conv/Dense layer in layer order, the Gram matrices of the
+    /// input vectors each filter reads (per group, `[groups * n * n]`, `n` = the filter's length
+    /// in the weights' order; Dense one group of its inputs) over the batch and every output
+    /// position to `sums`, and the number of positions to `counts`: the second moments that
+    /// error-compensating rounding (`export::rounding`) weighs a layer's output error with.
+    pub fn add_input_grams(&self, input: Tensor<4>, sums: &mut Vec<Vec<f64>>, counts: &mut Vec<f64>) {
+        let mut probe = Probe { grams: true, ..Default::default() };
+        self.forward_range(X::Map(input.inner()), 0, self.arch.nodes.len(), false, usize::MAX, Some(&mut probe));
+        accumulate(probe.gram_sums, sums, counts);
     }
 
     /// Backbone features (the tensor entering the head) without autodiff.
@@ -211,6 +250,9 @@ impl Net {
                     if let Some(p) = probe.as_deref_mut().filter(|p| p.taps) {
                         p.tap_sums.push(conv_tap_sums(&t, s));
                     }
+                    if let Some(p) = probe.as_deref_mut().filter(|p| p.grams) {
+                        p.gram_sums.push(conv_grams(&t, s));
+                    }
                     let w = if frozen { self.conv_w[c].val().inner() } else { self.conv_w[c].val() };
                     let b = p1(&self.conv_b[c]);
                     c += 1;
@@ -246,6 +288,10 @@ impl Net {
                     if let Some(p) = probe.as_deref_mut().filter(|p| p.taps) {
                         let [n, _] = t.dims();
                         p.tap_sums.push((t.clone().sum_dim(0).into_data().try_to_vec::<f32>().expect("f32 activations"), n as f64));
+                    }
+                    if let Some(p) = probe.as_deref_mut().filter(|p| p.grams) {
+                        let [n, _] = t.dims();
+                        p.gram_sums.push((t.clone().transpose().matmul(t.clone()).into_data().try_to_vec::<f32>().expect("f32 activations"), n as f64));
                     }
                     let w = if frozen { self.dense_w[d].val().inner() } else { self.dense_w[d].val() };
                     let b = p1(&self.dense_b[d]);
@@ -301,5 +347,44 @@ mod tests {
         assert_eq!(count, (n * h * w) as f64);
         let want: f32 = (0..n).flat_map(|b| x[(b * ch + 1) * h * w..(b * ch + 2) * h * w].to_vec()).sum();
         assert_eq!(sums[1], want);
+    }
+
+    /// The Gram matrices of a grouped, strided, padded convolution's filter inputs, against a
+    /// plain loop that gathers each output position's vector (channel-major, then tap).
+    #[test]
+    fn grams_are_sums_of_outer_products_of_each_filters_inputs() {
+        let (n, ch, h, w, k, groups) = (2, 4, 5, 4, 3, 2);
+        let spec = ConvSpec { cin: ch, cout: ch, kernel: k, stride: 2, groups, pad: [1, 0, 1, 1], act: Act::None };
+        let x: Vec<f32> = (0..n * ch * h * w).map(|i| ((i * 29) % 13) as f32 - 6.0).collect();
+        let device = Device::flex();
+        let t = Tensor::<4>::from_data(TensorData::new(x.clone(), [n, ch, h, w]), &device);
+        let (grams, count) = conv_grams(&t, &spec);
+        let (oh, ow) = ((h + spec.pad[0] + spec.pad[2] - k) / 2 + 1, (w + spec.pad[1] + spec.pad[3] - k) / 2 + 1);
+        assert_eq!(count, (n * oh * ow) as f64);
+        let per = ch / groups * k * k;
+        assert_eq!(grams.len(), groups * per * per);
+        let mut want = vec![0.0f32; groups * per * per];
+        for (b, oy, ox) in (0..n).flat_map(|b| (0..oh).flat_map(move |oy| (0..ow).map(move |ox| (b, oy, ox)))) {
+            for g in 0..groups {
+                let v: Vec<f32> = (0..per)
+                    .map(|i| {
+                        let (c, tap) = (g * ch / groups + i / (k * k), i % (k * k));
+                        let (y, xx) = ((oy * 2 + tap / k) as isize - spec.pad[0] as isize, (ox * 2 + tap % k) as isize - spec.pad[1] as isize);
+                        if (0..h as isize).contains(&y) && (0..w as isize).contains(&xx) {
+                            x[((b * ch + c) * h + y as usize) * w + xx as usize]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                for i in 0..per {
+                    for j in 0..per {
+                        want[(g * per + i) * per + j] += v[i] * v[j];
+                    }
+                }
+            }
+        }
+        assert_eq!(grams, want);
+        assert!(want.iter().any(|&v| v != 0.0));
     }
 }
