@@ -155,6 +155,7 @@ fn train_export_reload_agree() {
         int8_activations: onnx::ActQuant::Relu,
         int8_min_agreement: 0.98,
         int8_bias_correction: true,
+        int8_rounding: petcam_trainer::export::rounding::Rounding::Gptq,
         int8_f32_layers: vec![],
     };
     let ex = report::export(&args, &items).unwrap();
@@ -185,6 +186,20 @@ fn train_export_reload_agree() {
     }
     let s = c.classify(&input).unwrap();
     assert!((s.probs.iter().sum::<f32>() - 1.0).abs() < 1e-4);
+
+    // The int8 file through the whole export path (GPTQ rounding on the calibration photos'
+    // Gram matrices, bias correction, QDQ graph): written, loaded, close to f32, the recipe in the
+    // report.
+    let int8_args = report::ExportArgs { out_dir: root.join("models-int8"), skip_int8: false, int8_min_agreement: 0.0, ..args.clone() };
+    let ex8 = report::export(&int8_args, &items).unwrap();
+    assert_eq!(ex8.variants.len(), 2);
+    let c8 = TractClassifier::load(&root.join("models-int8").join("tiny-int8.onnx")).unwrap();
+    assert_eq!(c8.metadata().precision, "int8");
+    let z8 = c8.logits(&input).unwrap();
+    let spread = tract_logits.iter().fold(0f32, |m, v| m.max(v.abs()));
+    assert!(z8.iter().zip(&tract_logits).all(|(a, b)| (a - b).abs() < 0.2 * spread.max(1.0)), "int8 {z8:?} vs f32 {tract_logits:?}");
+    let report_json: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(root.join("models-int8").join("tiny-report.json")).unwrap()).unwrap();
+    assert_eq!(report_json["int8"]["rounding"], "gptq");
 
     // `eval` judges the model at its own pet threshold, with intervals, and per group of no-pet
     // photo: validation no-pets are n = 2, 6, 10, of which 6 is an animal (n % 3 == 0). (Not the

@@ -1,8 +1,8 @@
 //! Calibration, test figures, ONNX export and the tract cross-check, as one step.
 
 use super::bias_correction;
-use super::rounding::{self, Rounding};
 use super::onnx::{self, LayerRange};
+use super::rounding::{self, Rounding};
 use crate::data::{Split, NO_PET_LABEL};
 use crate::images::Loaded;
 use crate::metrics::{self, breed_report, BreedReport};
