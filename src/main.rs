@@ -19,6 +19,28 @@ use petcam::ui::{self, Display, NullDisplay, Screen};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 
+/// `println!` that survives a reader that went away: `petcam replay --json | head` ends quietly
+/// (exit 0) when `head` closes the pipe, instead of panicking; any other failure to write is
+/// reported once on stderr and the run goes on (the kiosk keeps running without its log).
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(e) = writeln!(std::io::stdout().lock(), $($t)*) {
+            stdout_failed(e);
+        }
+    }};
+}
+
+fn stdout_failed(e: std::io::Error) {
+    static REPORTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    if !REPORTED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        eprintln!("petcam: cannot write to standard output ({e}); going on without it");
+    }
+}
+
 fn main() {
     let cli = Cli::parse();
     init_logging(&cli.log);
@@ -175,11 +197,11 @@ fn sd_notify(state: &str) {
 
 fn print_frame(r: &kiosk::FrameReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(r).expect("report serialises"));
+        out!("{}", serde_json::to_string(r).expect("report serialises"));
     } else if let Some(e) = &r.error {
-        println!("frame {:>5}: error: {e}", r.index);
+        out!("frame {:>5}: error: {e}", r.index);
     } else {
-        println!("frame {:>5}: {}", r.index, r.shown);
+        out!("frame {:>5}: {}", r.index, r.shown);
     }
 }
 
@@ -217,13 +239,13 @@ fn run(cmd: Cmd) -> Result<i32> {
                         "label": meta.labels[top[0].0], "probability": top[0].1, "pet_score": scores.pet_score,
                         "top": top.iter().map(|(i, p)| serde_json::json!({"label": meta.labels[*i], "probability": p})).collect::<Vec<_>>(),
                     });
-                    println!("{v}");
+                    out!("{v}");
                 } else {
                     let prefix = if images.len() > 1 || images[0].is_dir() { format!("{}: ", path.display()) } else { String::new() };
-                    println!("{prefix}{}", kiosk::describe(&decision, &meta.labels));
+                    out!("{prefix}{}", kiosk::describe(&decision, &meta.labels));
                     if top_k > 1 {
                         for (i, p) in &top {
-                            println!("    {:>5.1}% {}", p * 100.0, meta.labels[*i]);
+                            out!("    {:>5.1}% {}", p * 100.0, meta.labels[*i]);
                         }
                     }
                 }
@@ -235,24 +257,24 @@ fn run(cmd: Cmd) -> Result<i32> {
             let t = std::time::Instant::now();
             let c = TractClassifier::load(&path)?;
             let m = c.metadata();
-            println!("model        {}", path.display());
-            println!("name         {} ({}, {})", m.name, m.architecture, m.precision);
-            println!("input        [1, 3, {0}, {0}] {1}; normalisation (x - {2}) / {3} inside the graph", m.input_size, m.input_format, m.normalisation.0, m.normalisation.1);
-            println!("output       [1, {}] logits", m.labels.len());
-            println!("labels       {}", m.labels.join(", "));
-            println!("temperature  {:.3}", m.temperature);
-            println!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
+            out!("model        {}", path.display());
+            out!("name         {} ({}, {})", m.name, m.architecture, m.precision);
+            out!("input        [1, 3, {0}, {0}] {1}; normalisation (x - {2}) / {3} inside the graph", m.input_size, m.input_format, m.normalisation.0, m.normalisation.1);
+            out!("output       [1, {}] logits", m.labels.len());
+            out!("labels       {}", m.labels.join(", "));
+            out!("temperature  {:.3}", m.temperature);
+            out!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
             let finder = if petcam::locate::activation::model_has_head(&path) {
                 "this model's locator head (which cells of a wide view of the frame are pet)"
             } else {
                 "this model's class-activation map over the frame (it has no locator head)"
             };
-            println!("locate       `{}` by default: the pet found by {finder}, searched every 6th frame (`--locator centre`: the middle square)", config::DEFAULT_LOCATOR);
-            println!("depthwise    {}", describe_depthwise(c.depthwise_use()));
-            println!("1x1 convs    {}", describe_int8(&c));
-            println!("metrics      {}", m.metrics);
-            println!("training     {}", m.training);
-            println!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
+            out!("locate       `{}` by default: the pet found by {finder}, searched every 6th frame (`--locator centre`: the middle square)", config::DEFAULT_LOCATOR);
+            out!("depthwise    {}", describe_depthwise(c.depthwise_use()));
+            out!("1x1 convs    {}", describe_int8(&c));
+            out!("metrics      {}", m.metrics);
+            out!("training     {}", m.training);
+            out!("file size    {} bytes; loaded and optimised in {:.0} ms", std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0), t.elapsed().as_secs_f32() * 1000.0);
             Ok(0)
         }
         Cmd::Replay { dir, model, config: cfg_path, screen, looping, frames, json, quiet } => {
@@ -273,7 +295,7 @@ fn run(cmd: Cmd) -> Result<i32> {
                     print_frame(r, json)
                 }
             });
-            println!("{summary}");
+            out!("{summary}");
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
@@ -305,7 +327,7 @@ fn run(cmd: Cmd) -> Result<i32> {
                 }
                 let n = w.len();
                 let path = w.finish()?;
-                println!("recorded {n} frames into {}", path.display());
+                out!("recorded {n} frames into {}", path.display());
                 return Ok(0);
             }
             record_camera(&dir, &camera, frames, fmt, width, height)
@@ -394,19 +416,19 @@ fn bench(
     let compared = if compare { Some(petcam::bench::compare(c, &TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None, ..options })?, &input, warmup, runs)?) } else { None };
     let dw = c.depthwise_use();
     if json {
-        println!(
+        out!(
             "{}",
             serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "int8_relu6_inputs": c.int8_relu6_inputs(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
         );
         return Ok(0);
     }
-    println!("model      {} ({size}x{size} input)", path.display());
-    println!("load       {load_ms:.0} ms (read, check, optimise)");
-    println!("depthwise  {}", describe_depthwise(dw));
-    println!("1x1 convs  {}", describe_int8(c));
-    println!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
+    out!("model      {} ({size}x{size} input)", path.display());
+    out!("load       {load_ms:.0} ms (read, check, optimise)");
+    out!("depthwise  {}", describe_depthwise(dw));
+    out!("1x1 convs  {}", describe_int8(c));
+    out!("inference  median {:.3} ms, p10 {:.3}, p90 {:.3}, min {:.3} over {} runs, {} thread(s)", timing.median_ms, timing.p10_ms, timing.p90_ms, timing.min_ms, timing.runs, threads);
     if let Some(cmp) = &compared {
-        println!(
+        out!(
             "compare    this plan {:.3} ms, tract's depthwise op throughout {:.3} ms (medians of {} alternating rounds): tract's / this = {:.2}x; largest logit difference {:.2e}",
             cmp.ours_ms,
             cmp.theirs_ms,
@@ -428,13 +450,13 @@ fn bench(
             }
         }
         by_op.sort_by(|a, b| b.1.total_cmp(&a.1));
-        println!("\nper operator kind ({:.3} ms per inference in nodes):", total * 1000.0);
+        out!("\nper operator kind ({:.3} ms per inference in nodes):", total * 1000.0);
         for (op, s, count) in &by_op {
-            println!("  {:>8.3} ms {:>5.1}%  {:>3} x {op}", s * 1000.0, 100.0 * s / total, count);
+            out!("  {:>8.3} ms {:>5.1}%  {:>3} x {op}", s * 1000.0, 100.0 * s / total, count);
         }
-        println!("\nslowest nodes:");
+        out!("\nslowest nodes:");
         for n in nodes.iter().take(15) {
-            println!("  {:>8.3} ms  {}  {}", n.seconds * 1000.0, n.node, n.detail.chars().take(110).collect::<String>());
+            out!("  {:>8.3} ms  {}  {}", n.seconds * 1000.0, n.node, n.detail.chars().take(110).collect::<String>());
         }
     }
     Ok(0)
@@ -463,7 +485,7 @@ fn demo(model: &ModelArg, out: &Path) -> Result<i32> {
     }
     let file = FileConfig::default();
     let mut p = load_pipeline(model, &file)?;
-    println!("model {} ({}); screens go to {}", p.classifier().path().display(), p.metadata().name, out.display());
+    out!("model {} ({}); screens go to {}", p.classifier().path().display(), p.metadata().name, out.display());
     for dir in dirs {
         let name = dir.file_name().unwrap().to_string_lossy().to_string();
         let src = RecordingSource::open(&dir, false)?;
@@ -472,16 +494,16 @@ fn demo(model: &ModelArg, out: &Path) -> Result<i32> {
         let display = ui::png::PngDisplay::new(&out.join(&name), (240, 240), true)?;
         let mut k = Kiosk::new(src, &mut p, display, decider, Options { error_pause: std::time::Duration::ZERO, ..Options::default() });
         let mut last = String::new();
-        println!("\n{name}: {note}");
+        out!("\n{name}: {note}");
         let summary = k.run(|r| {
             if r.shown != last {
-                println!("  frame {:>3} ({:>5} ms): {}", r.index, r.timestamp_ms.unwrap_or(0), r.shown);
+                out!("  frame {:>3} ({:>5} ms): {}", r.index, r.timestamp_ms.unwrap_or(0), r.shown);
                 last = r.shown.clone();
             }
         });
-        println!("  -> {last}   [{} frames, classify {:.1} ms/frame, screens in {}]", summary.frames, summary.mean_times.get(Stage::Classify), out.join(&name).display());
+        out!("  -> {last}   [{} frames, classify {:.1} ms/frame, screens in {}]", summary.frames, summary.mean_times.get(Stage::Classify), out.join(&name).display());
     }
-    println!("\nOn a device: `petcam run` (camera /dev/video0, display from /etc/petcam.toml); see README.");
+    out!("\nOn a device: `petcam run` (camera /dev/video0, display from /etc/petcam.toml); see README.");
     Ok(0)
 }
 
@@ -506,7 +528,7 @@ fn record_camera(dir: &Path, camera: &Path, frames: usize, fmt: PixelFormat, wid
     }
     let n = w.len();
     let path = w.finish()?;
-    println!("recorded {n} frames into {}", path.display());
+    out!("recorded {n} frames into {}", path.display());
     Ok(0)
 }
 
@@ -549,7 +571,7 @@ fn run_kiosk(model: &ModelArg, camera: Option<PathBuf>, screen: &ScreenArgs, fil
     });
     sd_notify("STOPPING=1");
     k.show_screen(&Screen::Error { title: "Stopped".into(), message: "petcam is not running".into() });
-    println!("{summary}");
+    out!("{summary}");
     Ok(0)
 }
 

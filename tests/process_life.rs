@@ -1,5 +1,5 @@
 //! Process life: SIGTERM and SIGINT end `petcam run` and `petcam replay --loop` cleanly (exit 0,
-//! summary printed, the display left on the final "Stopped" screen); `petcam record` on a full disk
+//! summary printed, the display left on the final "Stopped" screen), and so does a closed output pipe; `petcam record` on a full disk
 //! says so in one line and leaves neither a recording nor a partial one behind.
 
 use crate::util::*;
@@ -65,6 +65,31 @@ fn sigterm_stops_a_looping_replay() {
     let (code, out, err) = stop(child, "TERM");
     assert_eq!(code, Some(0), "exit {code:?}\nstderr: {err}");
     assert!(out.contains(" frames ("), "summary printed: {out}");
+}
+
+/// A reader that goes away (`petcam replay --json | head -1`) ends a looping replay quietly:
+/// exit 0, no panic about a broken pipe.
+#[test]
+fn a_closed_output_pipe_ends_a_looping_replay_quietly() {
+    use std::io::BufRead;
+    let rec = root().join("demo/recordings/3-cat");
+    let mut child = spawn(&["replay", rec.to_str().unwrap(), "--loop", "--json", "--display", "none", "--model", model().to_str().unwrap()]);
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("{\"index\":1"), "{first}");
+    // The reader is dropped: the next frames' lines meet a closed pipe.
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "petcam kept running with its output closed");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {err}");
+    assert!(!err.contains("panicked"), "{err}");
 }
 
 /// Mounts a 1 MiB tmpfs at `dir`; `false` where this user may not mount (not root).
