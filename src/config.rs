@@ -180,20 +180,40 @@ impl DecisionSection {
     }
 }
 
-/// The f32 model shipped in `models/`: the default on every CPU.
+/// The f32 model shipped in `models/`: the default on a CPU without the dot product
+/// (Cortex-A72: Raspberry Pi 4; Cortex-A53: Pi 3, Zero 2 W; x86_64).
 pub const DEFAULT_MODEL_FILE: &str = "petcam-effnet-lite0-96-f32.onnx";
 
-/// The int8 model shipped beside it (`--model` or `model =` picks it): on a CPU with the dot
-/// product (Cortex-A76, Raspberry Pi 5) petcam runs its 1x1 convolutions in int8, at 0.50x f32's
-/// instructions per inference. Not the default yet: on camera frames it names the right breed
-/// 1.4 points less often than f32 (models/MODEL_CARD.md, "The int8 file").
+/// The int8 model shipped beside it: the default on a CPU with the dot product (Cortex-A76:
+/// Raspberry Pi 5), where petcam runs its 1x1 convolutions in int8 on its own op at 0.50x f32's
+/// instructions per inference, with f32's accuracy on camera frames (models/MODEL_CARD.md, "The
+/// int8 file"). Elsewhere it would run in f32 on its int8 weights: no faster, so not chosen.
 pub const INT8_MODEL_FILE: &str = "petcam-effnet-lite0-96-int8.onnx";
 
-/// The model files to look for when none is given, best first: the f32 model, then the int8 one
-/// (an install that ships only it). When the int8 model passes the camera gate, a CPU with the
-/// dot product will look for it first (`crate::classifier::pointwise::Policy::Auto.takes("int8")`).
+/// The model files to look for when none is given, best first: on a CPU where the int8 model
+/// runs in integer arithmetic (`Policy::Auto.takes("int8")`: the dot product, and not
+/// `--int8 none`) the int8 one, then the f32 one; elsewhere the other way round (an install
+/// that ships only one of them still finds it).
 pub fn default_model_files() -> [&'static str; 2] {
-    [DEFAULT_MODEL_FILE, INT8_MODEL_FILE]
+    model_files(crate::classifier::pointwise::Policy::Auto.takes("int8"))
+}
+
+fn model_files(int8_first: bool) -> [&'static str; 2] {
+    if int8_first {
+        [INT8_MODEL_FILE, DEFAULT_MODEL_FILE]
+    } else {
+        [DEFAULT_MODEL_FILE, INT8_MODEL_FILE]
+    }
+}
+
+/// Which precision the default model has on this CPU, and why: for the log and `petcam info`.
+pub fn default_model_reason() -> &'static str {
+    let pointwise = crate::classifier::pointwise::Policy::Auto;
+    match (pointwise.takes("int8"), crate::classifier::pointwise::has_dot_product()) {
+        (true, _) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 (half f32's instructions)",
+        (false, true) => "f32 first: --int8 none keeps int8 arithmetic off",
+        (false, false) => "f32 first: this CPU has no dot product, and int8 weights in f32 arithmetic are no faster",
+    }
 }
 
 /// Where to look for the model when none is given: `$PETCAM_MODEL`, then the system install,
@@ -232,16 +252,20 @@ pub fn resolve_model(explicit: Option<&Path>) -> PathBuf {
 mod tests {
     use super::*;
 
-    /// The f32 model first, the int8 one as a fallback, in every place the app looks; the
-    /// source tree's copy resolves.
+    /// On a CPU with the dot product the int8 model first, else the f32 one, with the other as
+    /// the fallback in every place the app looks; the source tree's copy resolves.
     #[test]
-    fn the_default_model_is_the_f32_one_with_the_int8_one_as_fallback() {
-        assert_eq!(super::default_model_files(), [super::DEFAULT_MODEL_FILE, super::INT8_MODEL_FILE]);
-        let c = super::default_model_candidates();
-        let f32_at = c.iter().rposition(|p| p.ends_with(super::DEFAULT_MODEL_FILE)).unwrap();
-        assert!(c[f32_at + 1].ends_with(super::INT8_MODEL_FILE) && c[f32_at + 1].parent() == c[f32_at].parent(), "{c:?}");
+    fn the_default_model_is_int8_where_the_cpu_has_the_dot_product_else_f32() {
+        let dot = crate::classifier::pointwise::has_dot_product();
+        let (first, second) = if dot { (INT8_MODEL_FILE, DEFAULT_MODEL_FILE) } else { (DEFAULT_MODEL_FILE, INT8_MODEL_FILE) };
+        assert_eq!(default_model_files(), [first, second]);
+        assert_eq!((model_files(true), model_files(false)), ([INT8_MODEL_FILE, DEFAULT_MODEL_FILE], [DEFAULT_MODEL_FILE, INT8_MODEL_FILE]));
+        assert!(default_model_reason().starts_with(if dot { "int8 first" } else { "f32 first" }));
+        let c = default_model_candidates();
+        let at = c.iter().rposition(|p| p.ends_with(first)).unwrap();
+        assert!(c[at + 1].ends_with(second) && c[at + 1].parent() == c[at].parent(), "{c:?}");
         if std::env::var_os("PETCAM_MODEL").is_none() && !std::path::Path::new("/usr/share/petcam").exists() {
-            assert!(super::resolve_model(None).ends_with(super::DEFAULT_MODEL_FILE));
+            assert!(resolve_model(None).ends_with(first));
         }
     }
 

@@ -72,7 +72,11 @@ fn init_logging(filter: &str) {
 /// The model (`--model`, else the settings file's, else the shipped one), loaded once, in its
 /// pipeline.
 fn load_pipeline(flags: &ModelArg, file: &FileConfig) -> Result<Pipeline<TractClassifier>> {
-    let path = config::resolve_model(flags.model.as_deref().or(file.model.as_deref()));
+    let asked = flags.model.as_deref().or(file.model.as_deref());
+    let path = config::resolve_model(asked);
+    if asked.is_none() {
+        tracing::info!("default model: {}", config::default_model_reason());
+    }
     let t = std::time::Instant::now();
     let c = TractClassifier::load(&path)?;
     tracing::info!(
@@ -258,6 +262,9 @@ fn run(cmd: Cmd) -> Result<i32> {
             let c = TractClassifier::load(&path)?;
             let m = c.metadata();
             out!("model        {}", path.display());
+            if model.is_none() {
+                out!("default      {}", config::default_model_reason());
+            }
             out!("name         {} ({}, {})", m.name, m.architecture, m.precision);
             out!("input        [1, 3, {0}, {0}] {1}; normalisation (x - {2}) / {3} inside the graph", m.input_size, m.input_format, m.normalisation.0, m.normalisation.1);
             out!("output       [1, {}] logits", m.labels.len());
