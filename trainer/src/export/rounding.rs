@@ -84,6 +84,11 @@ pub fn gptq(w: &[f32], n: usize, h: &[f64]) -> Result<Vec<f32>> {
     let (_, scales) = quantize_per_channel(w, w.len() / n);
     let mut out = Vec::with_capacity(w.len());
     for (row, &s) in w.chunks(n).zip(&scales) {
+        if row.iter().all(|&v| v == 0.0) {
+            // Nothing to round (and no largest weight to pin): a dead filter stays zero.
+            out.extend(row);
+            continue;
+        }
         // The row's largest weight stays at +-127 steps, so the grid (the scale) is the one
         // quantising the result again finds.
         let top = row.iter().enumerate().fold((0, 0.0f32), |(bi, bv), (i, v)| if v.abs() > bv { (i, v.abs()) } else { (bi, bv) }).0;
@@ -237,6 +242,17 @@ mod tests {
             let (_, s0) = quantize_per_channel(&w, rows);
             assert!(s.iter().zip(&s0).all(|(a, b)| (a - b).abs() <= 1e-6 * b), "{name}: scales moved");
         }
+    }
+
+    /// A filter of zeros stays zeros (there is no largest weight to keep at 127 steps).
+    #[test]
+    fn a_zero_filter_stays_zero() {
+        let n = 4;
+        let h: Vec<f64> = (0..n * n).map(|i| if i % (n + 1) == 0 { 2.0 } else { 0.5 }).collect();
+        let w = [0.0, 0.0, 0.0, 0.0, 0.3, -0.2, 0.05, 0.1];
+        let g = gptq(&w, n, &h).unwrap();
+        assert_eq!(&g[..4], &[0.0; 4]);
+        assert!(g[4..].iter().any(|&v| v != 0.0));
     }
 
     /// A depthwise layer: each channel's filter is rounded with its own group's Gram matrix,
