@@ -210,7 +210,8 @@ fn model_files(int8_first: bool) -> [&'static str; 2] {
 pub fn default_model_reason() -> &'static str {
     let pointwise = crate::classifier::pointwise::Policy::Auto;
     match (pointwise.takes("int8"), crate::classifier::pointwise::has_dot_product()) {
-        (true, _) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 (half f32's instructions)",
+        (true, true) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 (half f32's instructions)",
+        (true, false) => "int8 first: --int8 all runs its 1x1 convolutions in int8 without the dot product (a Pi 5's arithmetic, slowly)",
         (false, true) => "f32 first: --int8 none keeps int8 arithmetic off",
         (false, false) => "f32 first: this CPU has no dot product, and int8 weights in f32 arithmetic are no faster",
     }
