@@ -185,7 +185,7 @@ impl DecisionSection {
 pub const DEFAULT_MODEL_FILE: &str = "petcam-effnet-lite0-96-f32.onnx";
 
 /// The int8 model shipped beside it: the default on a CPU with the dot product (Cortex-A76:
-/// Raspberry Pi 5), where petcam runs its 1x1 convolutions in int8 on its own op at 0.50x f32's
+/// Raspberry Pi 5), where petcam runs its 1x1 convolutions in int8 on its own op at 0.49x f32's
 /// instructions per inference, with f32's accuracy on camera frames (models/MODEL_CARD.md, "The
 /// int8 file"). Elsewhere it would run in f32 on its int8 weights: no faster, so not chosen.
 pub const INT8_MODEL_FILE: &str = "petcam-effnet-lite0-96-int8.onnx";

@@ -10,7 +10,7 @@
 //! weights with one symmetric scale, zero points 0, requantised output, ReLU6 folded into the
 //! output's range) and keeps the rest f32 on int8-stored weights.
 
-use crate::model::arch::{Act, Arch, Node, Weights};
+use crate::model::arch::{Act, Arch, ConvSpec, Node, Weights};
 use petcam::metadata::{ModelMetadata, METADATA_KEY};
 use prost::Message;
 use tract_onnx::pb::{self, attribute_proto::AttributeType, tensor_proto::DataType};
@@ -272,6 +272,12 @@ impl ActQuant {
     pub fn dense_int8(self) -> bool {
         !matches!(self, ActQuant::Pointwise | ActQuant::Weights)
     }
+
+    /// Whether this form writes the convolution `c` as a `QLinearConv` (one weight scale per
+    /// tensor) instead of per-output-channel int8 weights: the `Pointwise` form's plain 1x1s.
+    pub fn qlinear(self, c: &ConvSpec) -> bool {
+        self == ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4]
+    }
 }
 
 /// The ONNX model. `ranges` (one per Conv/Dense, in order) turns on the int8 QDQ variant.
@@ -296,7 +302,7 @@ pub fn build_with(arch: &Arch, w: &Weights, meta: &ModelMetadata, ranges: Option
                 let y = b.node("Mul", &[&x, &s], vec![], "norm_mul");
                 b.node("Add", &[&y, &t], vec![], "norm_add")
             }
-            Node::Conv(c) if quant == ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4] && ranges.is_some() && !f32_layers.contains(&layer) => {
+            Node::Conv(c) if quant.qlinear(c) && ranges.is_some() && !f32_layers.contains(&layer) => {
                 let l = &w.layers[layer];
                 let r = ranges.expect("checked")[layer];
                 layer += 1;

@@ -317,7 +317,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
             let per_channel_int8 = |i: usize, n: &Node| {
                 !f32_layers.contains(&i)
                     && match n {
-                        Node::Conv(c) => !(quant == onnx::ActQuant::Pointwise && c.kernel == 1 && c.groups == 1 && c.stride == 1 && c.pad == [0; 4]),
+                        Node::Conv(c) => !quant.qlinear(c),
                         _ => dense_int8,
                     }
             };
