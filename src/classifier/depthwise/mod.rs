@@ -28,7 +28,15 @@ pub struct DepthwiseConv {
     pub batched: bool,
     /// The geometry, layout, filters and bias, laid out for the layer's [`Scheme`].
     layer: Arc<Layer>,
+    /// The filters `[C, kh, kw]` and bias as given, to lay the layer out again when tract moves
+    /// the channel axis ([`TypedOp::change_axes`]).
+    given: Arc<(Vec<f32>, Vec<f32>)>,
 }
+
+/// Whether the op asks tract to move the channel axis last (and accepts the move): where its
+/// channel-inner kernel is the fast one (aarch64 NEON, 16 channels a block). tract's own depthwise
+/// `Conv` asks the same on aarch64, and the 1x1 convolutions around follow the layout.
+const PREFERS_CHANNELS_LAST: bool = cfg!(target_arch = "aarch64");
 
 impl DepthwiseConv {
     pub fn new(geometry: Geometry, batched: bool, layout: Layout, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {
@@ -36,7 +44,22 @@ impl DepthwiseConv {
         ensure!(weights.len() == geometry.channels * geometry.kh * geometry.kw, "depthwise filters: {} values for {geometry:?}", weights.len());
         ensure!(bias.len() == geometry.channels, "depthwise bias: {} values for {} channels", bias.len(), geometry.channels);
         let layer = Layer::new(geometry, Scheme::for_geometry(&geometry, layout), layout, &weights, &bias, relu6);
-        Ok(DepthwiseConv { batched, layer: Arc::new(layer) })
+        Ok(DepthwiseConv { batched, layer: Arc::new(layer), given: Arc::new((weights, bias)) })
+    }
+
+    /// The same layer in another layout.
+    fn with_layout(&self, layout: Layout) -> TractResult<DepthwiseConv> {
+        let (w, b) = &*self.given;
+        DepthwiseConv::new(*self.geometry(), self.batched, layout, w.clone(), b.clone(), self.relu6())
+    }
+
+    /// Where the channel axis is, and the rank.
+    fn channel_axis(&self) -> (usize, usize) {
+        let rank = 3 + self.batched as usize;
+        match self.layout() {
+            Layout::ChannelsFirst => (self.batched as usize, rank),
+            Layout::ChannelsLast => (rank - 1, rank),
+        }
     }
 
     pub fn geometry(&self) -> &Geometry {
@@ -147,6 +170,36 @@ impl TypedOp for DepthwiseConv {
         Ok(tvec!((Cost::FMA(f32::datum_type()), n * (g.output_len() * g.kh * g.kw))))
     }
 
+    /// As tract's depthwise `Conv`: channels last, where the op's channel-inner kernel is the
+    /// fast one and a block of 16 channels fills it.
+    fn suggested_axis_changes(&self) -> TractResult<TVec<(InOut, AxisOp)>> {
+        if !PREFERS_CHANNELS_LAST || self.layout() == Layout::ChannelsLast || self.geometry().channels < kernel::LANES {
+            return Ok(tvec!());
+        }
+        let (c, rank) = self.channel_axis();
+        Ok(tvec!((InOut::In(0), AxisOp::Move(c, rank - 1))))
+    }
+
+    /// The batch axis added or removed, and (where the op prefers it) the channel axis moved
+    /// between first and last: the same change on the input and the output.
+    fn change_axes(&self, model: &TypedModel, node: &TypedNode, _io: InOut, change: &AxisOp) -> TractResult<Option<AxisChangeConsequence>> {
+        let op = match change {
+            AxisOp::Add(0) if !self.batched => DepthwiseConv { batched: true, ..self.clone() },
+            AxisOp::Rm(0) if self.batched && model.outlet_fact(node.inputs[0])?.shape[0] == 1.to_dim() => DepthwiseConv { batched: false, ..self.clone() },
+            AxisOp::Move(from, to) if PREFERS_CHANNELS_LAST => {
+                let (c, rank) = self.channel_axis();
+                let other = match self.layout() {
+                    Layout::ChannelsFirst if (*from, *to) == (c, rank - 1) => Layout::ChannelsLast,
+                    Layout::ChannelsLast if (*from, *to) == (c, self.batched as usize) => Layout::ChannelsFirst,
+                    _ => return Ok(None),
+                };
+                self.with_layout(other)?
+            }
+            _ => return Ok(None),
+        };
+        Ok(Some(AxisChangeConsequence { substitute_op: Some(Box::new(op)), wire_changes: tvec!((InOut::In(0), change.clone()), (InOut::Out(0), change.clone())) }))
+    }
+
     as_op!();
 }
 
@@ -155,7 +208,9 @@ impl TypedOp for DepthwiseConv {
 pub enum Policy {
     /// Where it measured faster than tract: channels-first layers (tract walks them with its
     /// zone scanner: scalar for stride 2 on x86_64, no kernel at all on armv7), except on aarch64,
-    /// where tract's own NEON kernels won (docs/PERFORMANCE.md).
+    /// where it takes the channels-last layers (its NEON channel-inner kernel against tract's
+    /// `depthwise_c_f32`) and leaves the channels-first one to tract's NEON row kernel
+    /// (docs/PERFORMANCE.md).
     #[default]
     Auto,
     /// Every depthwise convolution it can run, in either layout (for measuring).
@@ -167,7 +222,12 @@ pub enum Policy {
 impl Policy {
     fn takes(self, layout: Layout) -> bool {
         match self {
-            Policy::Auto => layout == Layout::ChannelsFirst && !cfg!(target_arch = "aarch64"),
+            // aarch64: tract's declutter leaves all but the first layer channels last (the
+            // input's layout is fixed, so the first stays channels first), where petcam's NEON
+            // channel-inner kernel beats tract's `depthwise_c_f32`; the first is left to tract's
+            // NEON row kernel, which beats petcam's rows (docs/PERFORMANCE.md).
+            Policy::Auto if cfg!(target_arch = "aarch64") => layout == Layout::ChannelsLast,
+            Policy::Auto => layout == Layout::ChannelsFirst,
             Policy::All => true,
             Policy::None => false,
         }
@@ -439,10 +499,10 @@ mod shipped_models {
             let theirs = TractClassifier::load_with(&path, LoadOptions { depthwise: Policy::None, ..Default::default() }).unwrap();
             let used = all.depthwise_use();
             assert_eq!((used.replaced, used.with_relu6), (16, 16), "{}: EfficientNet-Lite0 has 16 depthwise convolutions, each followed by ReLU6", path.display());
-            // The default takes them all where tract's graph is channels-first (x86_64), none on
-            // aarch64.
+            // The default takes them all where tract's graph is channels-first (x86_64, armv7);
+            // on aarch64 the 15 that tract's declutter turns channels-last, not the first.
             let auto = ours.depthwise_use().replaced;
-            assert!(auto == 16 || (cfg!(target_arch = "aarch64") && auto == 0), "{}: {auto} taken by default", path.display());
+            assert_eq!(auto, if cfg!(target_arch = "aarch64") { 15 } else { 16 }, "{}: taken by default", path.display());
             assert_eq!(theirs.depthwise_use().replaced, 0);
             let s = crate::classifier::Classifier::metadata(&ours).input_size as usize;
             let input: Vec<f32> = test_values(3 * s * s, 5).iter().map(|v| v * 0.5 + 0.5).collect();

@@ -140,6 +140,9 @@ impl Layer {
             Layout::ChannelsLast => Order::OutputsInner,
         };
         let dot = has_dot_product();
+        // The accumulators' start for the fused tiles: the zero point's share taken off.
+        let neg_zw: Vec<i32> = if dot { zw.iter().map(|z| z.wrapping_neg()).collect() } else { Vec::new() };
+        let clamp = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
         let kg = self.groups();
         let mut acc = [0i32; TILE_O * TILE_P];
         for pb in 0..pixels.div_ceil(TILE_P) {
@@ -147,8 +150,25 @@ impl Layer {
             // A last block of at most 4 pixels (9 = 8 + 1 at the end of the network, 36 = 32 + 4)
             // runs the half tile: 8 dot products per group instead of 16.
             let narrow = pixels - pb * TILE_P <= TILE_P / 2;
+            let whole_pixels = pixels - pb * TILE_P >= TILE_P;
             for ob in 0..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
+                #[cfg(target_arch = "aarch64")]
+                if dot && whole_pixels && self.out_c - ob * TILE_O >= TILE_O {
+                    let (o0, p0) = (ob * TILE_O, pb * TILE_P);
+                    let params = TileParams { init: &neg_zw[o0..o0 + TILE_O], scale: &scale[o0..o0 + TILE_O], bias: &self.bias[o0..o0 + TILE_O], clamp };
+                    // SAFETY: the CPU has the dot product; `wt` and `xt` hold `kg` groups of 32
+                    // bytes; a whole tile's 8 rows of 8 values lie inside `out` (output block
+                    // `ob` and pixel block `pb` are whole, and `out` is `pixels x out_c`).
+                    unsafe {
+                        match self.layout.1 {
+                            Layout::ChannelsFirst => tile_sdot_pixels_inner_fused(wt, xt, kg, &params, out.as_mut_ptr().add(o0 * pixels + p0), pixels),
+                            Layout::ChannelsLast => tile_sdot_outputs_inner_fused(wt, xt, kg, &params, out.as_mut_ptr().add(p0 * self.out_c + o0), self.out_c),
+                        }
+                    }
+                    continue;
+                }
+                let _ = whole_pixels;
                 let strides = tile(wt, xt, kg, (order, narrow), dot, &mut acc);
                 self.store(&acc, strides, (ob, pb), pixels, (&scale, &zw), out);
             }
@@ -502,6 +522,340 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
     (so, sj)
 }
 
+/// A whole tile of a channels-first output with its epilogue in registers (no accumulator
+/// store and reload): the accumulators start at `-z * sum(w)` instead of 0, and each output's 8
+/// pixels leave as `clamp(acc * s + b)` (`scvtf`, `fmul`, `fadd`, `fmaxnm`, `fminnm`: the same
+/// IEEE operations as `epilogue::one`, so the same bits), output `o` at `out + o * stride`
+/// (floats).
+///
+/// # Safety
+/// The CPU has the dot product; `w` and `x` hold `groups` blocks of 32 bytes; the 8 rows of 8
+/// floats from `out` are writable.
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn tile_sdot_pixels_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
+    core::arch::asm!(
+        "ld1 {{v4.4s, v5.4s}}, [{init}]",
+        "dup v16.4s, v4.s[0]",
+        "dup v17.4s, v4.s[0]",
+        "dup v18.4s, v4.s[1]",
+        "dup v19.4s, v4.s[1]",
+        "dup v20.4s, v4.s[2]",
+        "dup v21.4s, v4.s[2]",
+        "dup v22.4s, v4.s[3]",
+        "dup v23.4s, v4.s[3]",
+        "dup v24.4s, v5.s[0]",
+        "dup v25.4s, v5.s[0]",
+        "dup v26.4s, v5.s[1]",
+        "dup v27.4s, v5.s[1]",
+        "dup v28.4s, v5.s[2]",
+        "dup v29.4s, v5.s[2]",
+        "dup v30.4s, v5.s[3]",
+        "dup v31.4s, v5.s[3]",
+        "2:",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v2.16b, v0.4b[0]",
+        "sdot v17.4s, v3.16b, v0.4b[0]",
+        "sdot v18.4s, v2.16b, v0.4b[1]",
+        "sdot v19.4s, v3.16b, v0.4b[1]",
+        "sdot v20.4s, v2.16b, v0.4b[2]",
+        "sdot v21.4s, v3.16b, v0.4b[2]",
+        "sdot v22.4s, v2.16b, v0.4b[3]",
+        "sdot v23.4s, v3.16b, v0.4b[3]",
+        "sdot v24.4s, v2.16b, v1.4b[0]",
+        "sdot v25.4s, v3.16b, v1.4b[0]",
+        "sdot v26.4s, v2.16b, v1.4b[1]",
+        "sdot v27.4s, v3.16b, v1.4b[1]",
+        "sdot v28.4s, v2.16b, v1.4b[2]",
+        "sdot v29.4s, v3.16b, v1.4b[2]",
+        "sdot v30.4s, v2.16b, v1.4b[3]",
+        "sdot v31.4s, v3.16b, v1.4b[3]",
+        "subs {n}, {n}, #1",
+        "b.ne 2b",
+        "ld1 {{v4.4s, v5.4s}}, [{s}]",
+        "ld1 {{v6.4s, v7.4s}}, [{b}]",
+        "dup v0.4s, {lo:w}",
+        "dup v1.4s, {hi:w}",
+        "scvtf v16.4s, v16.4s",
+        "scvtf v17.4s, v17.4s",
+        "fmul v16.4s, v16.4s, v4.s[0]",
+        "fmul v17.4s, v17.4s, v4.s[0]",
+        "dup v2.4s, v6.s[0]",
+        "fadd v16.4s, v16.4s, v2.4s",
+        "fadd v17.4s, v17.4s, v2.4s",
+        "fmaxnm v16.4s, v16.4s, v0.4s",
+        "fmaxnm v17.4s, v17.4s, v0.4s",
+        "fminnm v16.4s, v16.4s, v1.4s",
+        "fminnm v17.4s, v17.4s, v1.4s",
+        "st1 {{v16.4s, v17.4s}}, [{out}], {stride}",
+        "scvtf v18.4s, v18.4s",
+        "scvtf v19.4s, v19.4s",
+        "fmul v18.4s, v18.4s, v4.s[1]",
+        "fmul v19.4s, v19.4s, v4.s[1]",
+        "dup v2.4s, v6.s[1]",
+        "fadd v18.4s, v18.4s, v2.4s",
+        "fadd v19.4s, v19.4s, v2.4s",
+        "fmaxnm v18.4s, v18.4s, v0.4s",
+        "fmaxnm v19.4s, v19.4s, v0.4s",
+        "fminnm v18.4s, v18.4s, v1.4s",
+        "fminnm v19.4s, v19.4s, v1.4s",
+        "st1 {{v18.4s, v19.4s}}, [{out}], {stride}",
+        "scvtf v20.4s, v20.4s",
+        "scvtf v21.4s, v21.4s",
+        "fmul v20.4s, v20.4s, v4.s[2]",
+        "fmul v21.4s, v21.4s, v4.s[2]",
+        "dup v2.4s, v6.s[2]",
+        "fadd v20.4s, v20.4s, v2.4s",
+        "fadd v21.4s, v21.4s, v2.4s",
+        "fmaxnm v20.4s, v20.4s, v0.4s",
+        "fmaxnm v21.4s, v21.4s, v0.4s",
+        "fminnm v20.4s, v20.4s, v1.4s",
+        "fminnm v21.4s, v21.4s, v1.4s",
+        "st1 {{v20.4s, v21.4s}}, [{out}], {stride}",
+        "scvtf v22.4s, v22.4s",
+        "scvtf v23.4s, v23.4s",
+        "fmul v22.4s, v22.4s, v4.s[3]",
+        "fmul v23.4s, v23.4s, v4.s[3]",
+        "dup v2.4s, v6.s[3]",
+        "fadd v22.4s, v22.4s, v2.4s",
+        "fadd v23.4s, v23.4s, v2.4s",
+        "fmaxnm v22.4s, v22.4s, v0.4s",
+        "fmaxnm v23.4s, v23.4s, v0.4s",
+        "fminnm v22.4s, v22.4s, v1.4s",
+        "fminnm v23.4s, v23.4s, v1.4s",
+        "st1 {{v22.4s, v23.4s}}, [{out}], {stride}",
+        "scvtf v24.4s, v24.4s",
+        "scvtf v25.4s, v25.4s",
+        "fmul v24.4s, v24.4s, v5.s[0]",
+        "fmul v25.4s, v25.4s, v5.s[0]",
+        "dup v2.4s, v7.s[0]",
+        "fadd v24.4s, v24.4s, v2.4s",
+        "fadd v25.4s, v25.4s, v2.4s",
+        "fmaxnm v24.4s, v24.4s, v0.4s",
+        "fmaxnm v25.4s, v25.4s, v0.4s",
+        "fminnm v24.4s, v24.4s, v1.4s",
+        "fminnm v25.4s, v25.4s, v1.4s",
+        "st1 {{v24.4s, v25.4s}}, [{out}], {stride}",
+        "scvtf v26.4s, v26.4s",
+        "scvtf v27.4s, v27.4s",
+        "fmul v26.4s, v26.4s, v5.s[1]",
+        "fmul v27.4s, v27.4s, v5.s[1]",
+        "dup v2.4s, v7.s[1]",
+        "fadd v26.4s, v26.4s, v2.4s",
+        "fadd v27.4s, v27.4s, v2.4s",
+        "fmaxnm v26.4s, v26.4s, v0.4s",
+        "fmaxnm v27.4s, v27.4s, v0.4s",
+        "fminnm v26.4s, v26.4s, v1.4s",
+        "fminnm v27.4s, v27.4s, v1.4s",
+        "st1 {{v26.4s, v27.4s}}, [{out}], {stride}",
+        "scvtf v28.4s, v28.4s",
+        "scvtf v29.4s, v29.4s",
+        "fmul v28.4s, v28.4s, v5.s[2]",
+        "fmul v29.4s, v29.4s, v5.s[2]",
+        "dup v2.4s, v7.s[2]",
+        "fadd v28.4s, v28.4s, v2.4s",
+        "fadd v29.4s, v29.4s, v2.4s",
+        "fmaxnm v28.4s, v28.4s, v0.4s",
+        "fmaxnm v29.4s, v29.4s, v0.4s",
+        "fminnm v28.4s, v28.4s, v1.4s",
+        "fminnm v29.4s, v29.4s, v1.4s",
+        "st1 {{v28.4s, v29.4s}}, [{out}], {stride}",
+        "scvtf v30.4s, v30.4s",
+        "scvtf v31.4s, v31.4s",
+        "fmul v30.4s, v30.4s, v5.s[3]",
+        "fmul v31.4s, v31.4s, v5.s[3]",
+        "dup v2.4s, v7.s[3]",
+        "fadd v30.4s, v30.4s, v2.4s",
+        "fadd v31.4s, v31.4s, v2.4s",
+        "fmaxnm v30.4s, v30.4s, v0.4s",
+        "fmaxnm v31.4s, v31.4s, v0.4s",
+        "fminnm v30.4s, v30.4s, v1.4s",
+        "fminnm v31.4s, v31.4s, v1.4s",
+        "st1 {{v30.4s, v31.4s}}, [{out}], {stride}",
+        w = inout(reg) w.as_ptr() => _,
+        x = inout(reg) x.as_ptr() => _,
+        n = inout(reg) groups => _,
+        init = in(reg) p.init.as_ptr(),
+        s = in(reg) p.scale.as_ptr(),
+        b = in(reg) p.bias.as_ptr(),
+        lo = in(reg) p.clamp.0.to_bits(),
+        hi = in(reg) p.clamp.1.to_bits(),
+        out = inout(reg) out => _,
+        stride = in(reg) stride * 4,
+        out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+        out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+        out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+        options(nostack),
+    );
+}
+
+/// As [`tile_sdot_pixels_inner_fused`] for a channels-last output: pixel `j`'s 8 outputs at
+/// `out + j * stride`.
+///
+/// # Safety
+/// As [`tile_sdot_pixels_inner_fused`].
+#[cfg(target_arch = "aarch64")]
+#[target_feature(enable = "dotprod")]
+unsafe fn tile_sdot_outputs_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
+    core::arch::asm!(
+        "ld1 {{v4.4s, v5.4s}}, [{init}]",
+        "mov v16.16b, v4.16b",
+        "mov v17.16b, v5.16b",
+        "mov v18.16b, v4.16b",
+        "mov v19.16b, v5.16b",
+        "mov v20.16b, v4.16b",
+        "mov v21.16b, v5.16b",
+        "mov v22.16b, v4.16b",
+        "mov v23.16b, v5.16b",
+        "mov v24.16b, v4.16b",
+        "mov v25.16b, v5.16b",
+        "mov v26.16b, v4.16b",
+        "mov v27.16b, v5.16b",
+        "mov v28.16b, v4.16b",
+        "mov v29.16b, v5.16b",
+        "mov v30.16b, v4.16b",
+        "mov v31.16b, v5.16b",
+        "2:",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v0.16b, v2.4b[0]",
+        "sdot v17.4s, v1.16b, v2.4b[0]",
+        "sdot v18.4s, v0.16b, v2.4b[1]",
+        "sdot v19.4s, v1.16b, v2.4b[1]",
+        "sdot v20.4s, v0.16b, v2.4b[2]",
+        "sdot v21.4s, v1.16b, v2.4b[2]",
+        "sdot v22.4s, v0.16b, v2.4b[3]",
+        "sdot v23.4s, v1.16b, v2.4b[3]",
+        "sdot v24.4s, v0.16b, v3.4b[0]",
+        "sdot v25.4s, v1.16b, v3.4b[0]",
+        "sdot v26.4s, v0.16b, v3.4b[1]",
+        "sdot v27.4s, v1.16b, v3.4b[1]",
+        "sdot v28.4s, v0.16b, v3.4b[2]",
+        "sdot v29.4s, v1.16b, v3.4b[2]",
+        "sdot v30.4s, v0.16b, v3.4b[3]",
+        "sdot v31.4s, v1.16b, v3.4b[3]",
+        "subs {n}, {n}, #1",
+        "b.ne 2b",
+        "ld1 {{v4.4s, v5.4s}}, [{s}]",
+        "ld1 {{v6.4s, v7.4s}}, [{b}]",
+        "dup v0.4s, {lo:w}",
+        "dup v1.4s, {hi:w}",
+        "scvtf v16.4s, v16.4s",
+        "scvtf v17.4s, v17.4s",
+        "fmul v16.4s, v16.4s, v4.4s",
+        "fmul v17.4s, v17.4s, v5.4s",
+        "fadd v16.4s, v16.4s, v6.4s",
+        "fadd v17.4s, v17.4s, v7.4s",
+        "fmaxnm v16.4s, v16.4s, v0.4s",
+        "fmaxnm v17.4s, v17.4s, v0.4s",
+        "fminnm v16.4s, v16.4s, v1.4s",
+        "fminnm v17.4s, v17.4s, v1.4s",
+        "st1 {{v16.4s, v17.4s}}, [{out}], {stride}",
+        "scvtf v18.4s, v18.4s",
+        "scvtf v19.4s, v19.4s",
+        "fmul v18.4s, v18.4s, v4.4s",
+        "fmul v19.4s, v19.4s, v5.4s",
+        "fadd v18.4s, v18.4s, v6.4s",
+        "fadd v19.4s, v19.4s, v7.4s",
+        "fmaxnm v18.4s, v18.4s, v0.4s",
+        "fmaxnm v19.4s, v19.4s, v0.4s",
+        "fminnm v18.4s, v18.4s, v1.4s",
+        "fminnm v19.4s, v19.4s, v1.4s",
+        "st1 {{v18.4s, v19.4s}}, [{out}], {stride}",
+        "scvtf v20.4s, v20.4s",
+        "scvtf v21.4s, v21.4s",
+        "fmul v20.4s, v20.4s, v4.4s",
+        "fmul v21.4s, v21.4s, v5.4s",
+        "fadd v20.4s, v20.4s, v6.4s",
+        "fadd v21.4s, v21.4s, v7.4s",
+        "fmaxnm v20.4s, v20.4s, v0.4s",
+        "fmaxnm v21.4s, v21.4s, v0.4s",
+        "fminnm v20.4s, v20.4s, v1.4s",
+        "fminnm v21.4s, v21.4s, v1.4s",
+        "st1 {{v20.4s, v21.4s}}, [{out}], {stride}",
+        "scvtf v22.4s, v22.4s",
+        "scvtf v23.4s, v23.4s",
+        "fmul v22.4s, v22.4s, v4.4s",
+        "fmul v23.4s, v23.4s, v5.4s",
+        "fadd v22.4s, v22.4s, v6.4s",
+        "fadd v23.4s, v23.4s, v7.4s",
+        "fmaxnm v22.4s, v22.4s, v0.4s",
+        "fmaxnm v23.4s, v23.4s, v0.4s",
+        "fminnm v22.4s, v22.4s, v1.4s",
+        "fminnm v23.4s, v23.4s, v1.4s",
+        "st1 {{v22.4s, v23.4s}}, [{out}], {stride}",
+        "scvtf v24.4s, v24.4s",
+        "scvtf v25.4s, v25.4s",
+        "fmul v24.4s, v24.4s, v4.4s",
+        "fmul v25.4s, v25.4s, v5.4s",
+        "fadd v24.4s, v24.4s, v6.4s",
+        "fadd v25.4s, v25.4s, v7.4s",
+        "fmaxnm v24.4s, v24.4s, v0.4s",
+        "fmaxnm v25.4s, v25.4s, v0.4s",
+        "fminnm v24.4s, v24.4s, v1.4s",
+        "fminnm v25.4s, v25.4s, v1.4s",
+        "st1 {{v24.4s, v25.4s}}, [{out}], {stride}",
+        "scvtf v26.4s, v26.4s",
+        "scvtf v27.4s, v27.4s",
+        "fmul v26.4s, v26.4s, v4.4s",
+        "fmul v27.4s, v27.4s, v5.4s",
+        "fadd v26.4s, v26.4s, v6.4s",
+        "fadd v27.4s, v27.4s, v7.4s",
+        "fmaxnm v26.4s, v26.4s, v0.4s",
+        "fmaxnm v27.4s, v27.4s, v0.4s",
+        "fminnm v26.4s, v26.4s, v1.4s",
+        "fminnm v27.4s, v27.4s, v1.4s",
+        "st1 {{v26.4s, v27.4s}}, [{out}], {stride}",
+        "scvtf v28.4s, v28.4s",
+        "scvtf v29.4s, v29.4s",
+        "fmul v28.4s, v28.4s, v4.4s",
+        "fmul v29.4s, v29.4s, v5.4s",
+        "fadd v28.4s, v28.4s, v6.4s",
+        "fadd v29.4s, v29.4s, v7.4s",
+        "fmaxnm v28.4s, v28.4s, v0.4s",
+        "fmaxnm v29.4s, v29.4s, v0.4s",
+        "fminnm v28.4s, v28.4s, v1.4s",
+        "fminnm v29.4s, v29.4s, v1.4s",
+        "st1 {{v28.4s, v29.4s}}, [{out}], {stride}",
+        "scvtf v30.4s, v30.4s",
+        "scvtf v31.4s, v31.4s",
+        "fmul v30.4s, v30.4s, v4.4s",
+        "fmul v31.4s, v31.4s, v5.4s",
+        "fadd v30.4s, v30.4s, v6.4s",
+        "fadd v31.4s, v31.4s, v7.4s",
+        "fmaxnm v30.4s, v30.4s, v0.4s",
+        "fmaxnm v31.4s, v31.4s, v0.4s",
+        "fminnm v30.4s, v30.4s, v1.4s",
+        "fminnm v31.4s, v31.4s, v1.4s",
+        "st1 {{v30.4s, v31.4s}}, [{out}], {stride}",
+        w = inout(reg) w.as_ptr() => _,
+        x = inout(reg) x.as_ptr() => _,
+        n = inout(reg) groups => _,
+        init = in(reg) p.init.as_ptr(),
+        s = in(reg) p.scale.as_ptr(),
+        b = in(reg) p.bias.as_ptr(),
+        lo = in(reg) p.clamp.0.to_bits(),
+        hi = in(reg) p.clamp.1.to_bits(),
+        out = inout(reg) out => _,
+        stride = in(reg) stride * 4,
+        out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
+        out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
+        out("v24") _, out("v25") _, out("v26") _, out("v27") _, out("v28") _, out("v29") _, out("v30") _, out("v31") _,
+        options(nostack),
+    );
+}
+
+/// The per-output parameters of one fused tile: the accumulators' start (`-z * sum(w)`), the
+/// int32-to-f32 scale and the bias of its 8 outputs, and the clamp.
+#[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
+struct TileParams<'a> {
+    init: &'a [i32],
+    scale: &'a [f32],
+    bias: &'a [f32],
+    clamp: (f32, f32),
+}
+
 /// An `sdot` tile function. Zero the accumulators, then per group of 4 input channels load the
 /// 32 bytes of weights (v0: outputs 0-3, v1: outputs 4-7) and the group's input (`$load`: all 32
 /// bytes into v2 (pixels 0-3) and v3 (pixels 4-7), or the first 16 into v2), run the given dot
@@ -802,5 +1156,43 @@ mod tests {
         tile_portable(&w, &x, groups, Order::PixelsInner, &mut p);
         tile_portable(&w, &x, groups, Order::OutputsInner, &mut o);
         assert!((0..64).all(|k| p[k] == o[(k % 8) * 8 + k / 8]));
+    }
+
+    /// The tiles with the epilogue in registers write what the portable tile and
+    /// `epilogue::one` give, bit for bit, at their place in a larger output (rows `stride`
+    /// apart), with and without the clamp. Runs where the CPU has the dot product (CI: qemu
+    /// cortex-a76); there is nothing to compare elsewhere.
+    #[cfg(target_arch = "aarch64")]
+    #[test]
+    fn the_fused_tiles_write_the_epilogues_bits() {
+        if !has_dot_product() {
+            return;
+        }
+        let groups = 7;
+        let w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 255) as i32 - 127).map(|v| v as i8).collect();
+        let x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 256) as i32 - 128).map(|v| v as i8).collect();
+        let init: Vec<i32> = (0..8).map(|o| 1000 * o - 3500).collect();
+        let scale: Vec<f32> = (0..8).map(|o| 1e-4 * (o as f32 + 1.0)).collect();
+        let bias: Vec<f32> = values(8, 3);
+        let mut sums = [0; 64];
+        let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut sums);
+        for clamp in [(0.0, 6.0), (f32::NEG_INFINITY, f32::INFINITY)] {
+            let params = TileParams { init: &init, scale: &scale, bias: &bias, clamp };
+            let stride = 11;
+            let want = |o: usize, j: usize| epilogue::one(sums[o * so + j * sj], -init[o], scale[o], bias[o], clamp);
+            let mut out = vec![f32::NAN; 8 * stride + 8];
+            // SAFETY: dot product checked above; 7 groups of 32 bytes; 8 rows of 8 from index 3
+            // with rows 11 apart end at 3 + 7 * 11 + 8 <= 96.
+            unsafe { tile_sdot_pixels_inner_fused(&w, &x, groups, &params, out.as_mut_ptr().add(3), stride) };
+            for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
+                assert_eq!(out[3 + o * stride + j].to_bits(), want(o, j).to_bits(), "channels first, output {o} pixel {j}, clamp {clamp:?}");
+            }
+            let mut out = vec![f32::NAN; 8 * stride + 8];
+            // SAFETY: as above.
+            unsafe { tile_sdot_outputs_inner_fused(&w, &x, groups, &params, out.as_mut_ptr().add(3), stride) };
+            for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
+                assert_eq!(out[3 + j * stride + o].to_bits(), want(o, j).to_bits(), "channels last, output {o} pixel {j}, clamp {clamp:?}");
+            }
+        }
     }
 }
