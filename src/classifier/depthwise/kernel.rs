@@ -11,7 +11,9 @@
 //!
 //! Vector width comes from the compiler: the same code is built once with AVX2 + FMA (chosen at
 //! run time on x86_64) and once for the target's baseline (SSE2 on x86_64, NEON with fused
-//! multiply-add on aarch64, scalar VFP on armv7, where rustc's target has no NEON).
+//! multiply-add on aarch64, scalar VFP on armv7, where rustc's target has no NEON). The one
+//! exception is [`Scheme::ChannelInner`] on aarch64, hand-written with NEON (`mod neon`: two
+//! output points per filter load), the scheme tract's channels-last graph gives it there.
 
 /// Output columns computed together: two AVX registers, four NEON or SSE registers, held in
 /// registers across all the taps of one block.

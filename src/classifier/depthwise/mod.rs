@@ -6,8 +6,8 @@
 //! inference time for 5% of the multiply-adds (docs/PERFORMANCE.md). [`substitute`] swaps each such
 //! `Conv` of a decluttered model, with the `Max(0)`/`Min(6)` pair that follows it where there is
 //! one, for [`DepthwiseConv`], which runs a [`kernel::Layer`]: bias and ReLU6 fused, vectorised
-//! by the compiler. The classifier calls it between `declutter` and `optimize`; nothing else in
-//! the app knows.
+//! by the compiler (by hand for the channels-last layers on aarch64). The classifier calls it
+//! between `declutter` and `optimize`; nothing else in the app knows.
 
 pub mod kernel;
 

@@ -148,8 +148,13 @@ impl Layer {
         for pb in 0..pixels.div_ceil(TILE_P) {
             let xt = &scratch[pb * TILE_P * kg * 4..(pb + 1) * TILE_P * kg * 4];
             // A last block of at most 4 pixels (9 = 8 + 1 at the end of the network, 36 = 32 + 4)
-            // runs the half tile: 8 dot products per group instead of 16.
-            let narrow = pixels - pb * TILE_P <= TILE_P / 2;
+            // runs the half tile: 8 dot products per group instead of 16; a last block of one
+            // pixel (9 = 8 + 1), the one-pixel tile: 2.
+            let width = match pixels - pb * TILE_P {
+                1 => Width::One,
+                n if n <= TILE_P / 2 => Width::Half,
+                _ => Width::Whole,
+            };
             let whole_pixels = pixels - pb * TILE_P >= TILE_P;
             for ob in 0..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
@@ -169,7 +174,7 @@ impl Layer {
                     continue;
                 }
                 let _ = whole_pixels;
-                let strides = tile(wt, xt, kg, (order, narrow), dot, &mut acc);
+                let strides = tile(wt, xt, kg, (order, width), dot, &mut acc);
                 self.store(&acc, strides, (ob, pb), pixels, (&scale, &zw), out);
             }
         }
@@ -307,16 +312,24 @@ fn range_with_zero(x: &[f32]) -> (f32, f32) {
         use core::arch::aarch64::*;
         let chunks = x.chunks_exact(4);
         let rest = chunks.remainder();
-        // SAFETY: NEON is part of aarch64; each load reads one whole chunk of 4.
+        // SAFETY: NEON is part of aarch64; the paired loads read `8 * pairs <= x.len()` values,
+        // the rest one whole chunk of 4 each.
         let (lo, hi) = unsafe {
-            let (mut lo, mut hi) = (vdupq_n_f32(0.0), vdupq_n_f32(0.0));
-            for c in chunks {
-                let v = vld1q_f32(c.as_ptr());
+            // Two pairs of accumulators, 8 values a step (one `ldp`).
+            let (mut lo, mut hi) = ([vdupq_n_f32(0.0); 2], [vdupq_n_f32(0.0); 2]);
+            let pairs = x.len() / 8;
+            for k in 0..pairs {
+                let (a, b) = (vld1q_f32(x.as_ptr().add(8 * k)), vld1q_f32(x.as_ptr().add(8 * k + 4)));
                 // minnm/maxnm: a NaN lane keeps the other operand, like `f32::min`.
-                lo = vminnmq_f32(lo, v);
-                hi = vmaxnmq_f32(hi, v);
+                lo = [vminnmq_f32(lo[0], a), vminnmq_f32(lo[1], b)];
+                hi = [vmaxnmq_f32(hi[0], a), vmaxnmq_f32(hi[1], b)];
             }
-            (vminnmvq_f32(lo), vmaxnmvq_f32(hi))
+            for c in chunks.skip(2 * pairs) {
+                let v = vld1q_f32(c.as_ptr());
+                lo[0] = vminnmq_f32(lo[0], v);
+                hi[0] = vmaxnmq_f32(hi[0], v);
+            }
+            (vminnmvq_f32(vminnmq_f32(lo[0], lo[1])), vmaxnmvq_f32(vmaxnmq_f32(hi[0], hi[1])))
         };
         scalar(rest, (lo, hi))
     }
@@ -461,6 +474,14 @@ impl Quantiser {
     }
 }
 
+/// How many pixels of a block a tile computes: all 8, the first 4, or the first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Width {
+    Whole,
+    Half,
+    One,
+}
+
 /// The order of a tile's 64 accumulators: `acc[o * 8 + j]` (each output's 8 pixels together,
 /// for channels-first outputs) or `acc[j * 8 + o]` (each pixel's 8 outputs together).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -480,26 +501,33 @@ impl Order {
 }
 
 /// One tile: for output `o` and pixel `j`, the sum over groups `g` and `k < 4` of
-/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it); with `half`
-/// too, only the first 4 pixels (half the dot products; pixels-inner sums then are
-/// `acc[o * 4 + j]`). Returns the strides of `acc` (see [`Order::strides`]).
-fn tile(w: &[i8], x: &[i8], groups: usize, (order, half): (Order, bool), dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
+/// `w[g][o][k] * x[g][j][k]`, stored in `order`. `dot`: use `sdot` (the CPU has it); with
+/// [`Width::Half`] too, only the first 4 pixels (half the dot products; pixels-inner sums then are
+/// `acc[o * 4 + j]`), with [`Width::One`] only the first (`acc[o]`). Returns the strides of `acc`
+/// (see [`Order::strides`]).
+fn tile(w: &[i8], x: &[i8], groups: usize, (order, width): (Order, Width), dot: bool, acc: &mut [i32; 64]) -> (usize, usize) {
     assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
     #[cfg(target_arch = "aarch64")]
     if dot {
         // SAFETY: the CPU has the dot-product extension (the caller checked); `w` and `x` hold
         // `groups` blocks of 32 bytes each (asserted above), of which the half tiles read 16.
         unsafe {
-            match (order, half) {
-                (Order::PixelsInner, false) => tile_sdot_pixels_inner(w, x, groups, acc),
-                (Order::OutputsInner, false) => tile_sdot_outputs_inner(w, x, groups, acc),
-                (Order::PixelsInner, true) => tile_sdot_narrow_pixels_inner(w, x, groups, acc),
-                (Order::OutputsInner, true) => tile_sdot_narrow_outputs_inner(w, x, groups, acc),
+            match (order, width) {
+                (Order::PixelsInner, Width::Whole) => tile_sdot_pixels_inner(w, x, groups, acc),
+                (Order::OutputsInner, Width::Whole) => tile_sdot_outputs_inner(w, x, groups, acc),
+                (Order::PixelsInner, Width::Half) => tile_sdot_narrow_pixels_inner(w, x, groups, acc),
+                (Order::OutputsInner, Width::Half) => tile_sdot_narrow_outputs_inner(w, x, groups, acc),
+                (_, Width::One) => tile_sdot_one_pixel(w, x, groups, acc),
             }
         }
-        return if half && order == Order::PixelsInner { (TILE_P / 2, 1) } else { order.strides() };
+        return match (order, width) {
+            (Order::PixelsInner, Width::Half) => (TILE_P / 2, 1),
+            // Output `o` of the one pixel at `acc[o]`.
+            (_, Width::One) => (1, TILE_O),
+            _ => order.strides(),
+        };
     }
-    let _ = (dot, half);
+    let _ = (dot, width);
     tile_portable(w, x, groups, order, acc)
 }
 
@@ -909,6 +937,18 @@ macro_rules! sdot_tile {
     };
 }
 
+#[cfg(target_arch = "aarch64")]
+sdot_tile!(
+    /// The first pixel only: outputs 0-3 in v16, 4-7 in v17 (a block of one pixel: the 9-pixel
+    /// maps at the end of the network are 8 + 1). 2 dot products per group where the half tile
+    /// runs 8.
+    tile_sdot_one_pixel,
+    zero ["movi v16.4s, #0", "movi v17.4s, #0"],
+    load "ld1 {{v2.s}}[0], [{x}], {step}",
+    dot ["sdot v16.4s, v0.16b, v2.4b[0]", "sdot v17.4s, v1.16b, v2.4b[0]"],
+    store ["st1 {{v16.4s, v17.4s}}, [{acc}]"]
+);
+
 /// A half tile: 8 outputs x the first 4 pixels of each group's input, in v16-v23.
 #[cfg(target_arch = "aarch64")]
 macro_rules! sdot_half_tile {
@@ -1139,7 +1179,7 @@ mod tests {
         for order in [Order::PixelsInner, Order::OutputsInner] {
             let (mut a, mut b) = ([0; 64], [1; 64]);
             tile_portable(&w, &x, groups, order, &mut a);
-            tile(&w, &x, groups, (order, false), has_dot_product(), &mut b);
+            tile(&w, &x, groups, (order, Width::Whole), has_dot_product(), &mut b);
             assert_eq!(a, b, "tile variant {}, {order:?}", variant());
             assert_ne!(a, [0; 64]);
         }
@@ -1147,9 +1187,15 @@ mod tests {
         for order in [Order::PixelsInner, Order::OutputsInner] {
             let (mut full, mut half) = ([0; 64], [-1; 64]);
             let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut full);
-            let (ho, hj) = tile(&w, &x, groups, (order, true), has_dot_product(), &mut half);
+            let (ho, hj) = tile(&w, &x, groups, (order, Width::Half), has_dot_product(), &mut half);
             for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
                 assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, {order:?}, output {o} pixel {j}");
+            }
+            // The one-pixel tile: the first pixel's sums.
+            let mut one = [-1; 64];
+            let (oo, _) = tile(&w, &x, groups, (order, Width::One), has_dot_product(), &mut one);
+            for o in 0..TILE_O {
+                assert_eq!(one[o * oo], full[o * so], "one-pixel tile, {order:?}, output {o}");
             }
         }
         let (mut p, mut o) = ([0; 64], [0; 64]);
