@@ -155,28 +155,53 @@ impl Layer {
                 n if n <= TILE_P / 2 => Width::Half,
                 _ => Width::Whole,
             };
-            let whole_pixels = pixels - pb * TILE_P >= TILE_P;
-            for ob in 0..self.out_c.div_ceil(TILE_O) {
+            // Whole tiles finish in registers (aarch64 with the dot product): every output block
+            // but a partial last one, when this pixel block is whole.
+            #[cfg_attr(not(target_arch = "aarch64"), allow(unused_mut))]
+            let mut first = 0;
+            #[cfg(target_arch = "aarch64")]
+            if dot && pixels - pb * TILE_P >= TILE_P {
+                first = self.out_c / TILE_O;
+                // SAFETY: the CPU has the dot product; pixel block `pb` is whole; `neg_zw` and
+                // `scale` have one value per (padded) output channel (checked inside).
+                unsafe { self.fused_tiles(xt, pb * TILE_P, pixels, (&neg_zw, &scale, clamp), out) };
+            }
+            for ob in first..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
-                #[cfg(target_arch = "aarch64")]
-                if dot && whole_pixels && self.out_c - ob * TILE_O >= TILE_O {
-                    let (o0, p0) = (ob * TILE_O, pb * TILE_P);
-                    let params = TileParams { init: &neg_zw[o0..o0 + TILE_O], scale: &scale[o0..o0 + TILE_O], bias: &self.bias[o0..o0 + TILE_O], clamp };
-                    // SAFETY: the CPU has the dot product; `wt` and `xt` hold `kg` groups of 32
-                    // bytes; a whole tile's 8 rows of 8 values lie inside `out` (output block
-                    // `ob` and pixel block `pb` are whole, and `out` is `pixels x out_c`).
-                    unsafe {
-                        match self.layout.1 {
-                            Layout::ChannelsFirst => tile_sdot_pixels_inner_fused(wt, xt, kg, &params, out.as_mut_ptr().add(o0 * pixels + p0), pixels),
-                            Layout::ChannelsLast => tile_sdot_outputs_inner_fused(wt, xt, kg, &params, out.as_mut_ptr().add(p0 * self.out_c + o0), self.out_c),
-                        }
-                    }
-                    continue;
-                }
-                let _ = whole_pixels;
                 let strides = tile(wt, xt, kg, (order, width), dot, &mut acc);
                 self.store(&acc, strides, (ob, pb), pixels, (&scale, &zw), out);
             }
+        }
+    }
+
+    /// The whole output blocks of pixel block `p0..p0 + 8` (which must be whole), each tile
+    /// finished in registers: pointers stepped per block, no slicing or bounds checks inside
+    /// the loop (it ran 70 instructions per tile of bookkeeping in Rust).
+    ///
+    /// # Safety
+    /// The CPU has the dot product.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn fused_tiles(&self, xt: &[i8], p0: usize, pixels: usize, (neg_zw, scale, clamp): (&[i32], &[f32], (f32, f32)), out: &mut [f32]) {
+        let (kg, blocks) = (self.groups(), self.out_c / TILE_O);
+        assert!(p0 + TILE_P <= pixels && out.len() == pixels * self.out_c && xt.len() >= kg * 32);
+        assert!(neg_zw.len() >= blocks * TILE_O && scale.len() >= blocks * TILE_O && self.bias.len() >= blocks * TILE_O && self.w.len() >= blocks * kg * 32);
+        let (mut o, block_step, stride) = match self.layout.1 {
+            Layout::ChannelsFirst => (out.as_mut_ptr().add(p0), TILE_O * pixels, pixels),
+            Layout::ChannelsLast => (out.as_mut_ptr().add(p0 * self.out_c), TILE_O, self.out_c),
+        };
+        let (mut w, mut z, mut s, mut b) = (self.w.as_ptr(), neg_zw.as_ptr(), scale.as_ptr(), self.bias.as_ptr());
+        for _ in 0..blocks {
+            let p = TileParams { init: z, scale: s, bias: b, clamp };
+            // Block `ob`'s weights (`kg` groups of 32 bytes), 8 parameters each, and its 8 rows
+            // of 8 outputs (channels first: output rows `pixels` apart from column p0; channels
+            // last: pixel rows `out_c` apart from output o0) lie inside the asserted lengths.
+            match self.layout.1 {
+                Layout::ChannelsFirst => tile_sdot_pixels_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
+                Layout::ChannelsLast => tile_sdot_outputs_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
+            }
+            w = w.add(kg * 32);
+            (z, s, b) = (z.add(TILE_O), s.add(TILE_O), b.add(TILE_O));
+            o = o.add(block_step);
         }
     }
 
@@ -557,11 +582,11 @@ fn tile_portable(w: &[i8], x: &[i8], groups: usize, order: Order, acc: &mut [i32
 /// (floats).
 ///
 /// # Safety
-/// The CPU has the dot product; `w` and `x` hold `groups` blocks of 32 bytes; the 8 rows of 8
-/// floats from `out` are writable.
+/// The CPU has the dot product; `w` and `x` point to `groups` blocks of 32 bytes, `p`'s pointers
+/// to 8 values each; the 8 rows of 8 floats from `out` are writable.
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "dotprod")]
-unsafe fn tile_sdot_pixels_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
+unsafe fn tile_sdot_pixels_inner_fused(w: *const i8, x: *const i8, groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
     core::arch::asm!(
         "ld1 {{v4.4s, v5.4s}}, [{init}]",
         "dup v16.4s, v4.s[0]",
@@ -701,12 +726,12 @@ unsafe fn tile_sdot_pixels_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &Ti
         "fminnm v30.4s, v30.4s, v1.4s",
         "fminnm v31.4s, v31.4s, v1.4s",
         "st1 {{v30.4s, v31.4s}}, [{out}], {stride}",
-        w = inout(reg) w.as_ptr() => _,
-        x = inout(reg) x.as_ptr() => _,
+        w = inout(reg) w => _,
+        x = inout(reg) x => _,
         n = inout(reg) groups => _,
-        init = in(reg) p.init.as_ptr(),
-        s = in(reg) p.scale.as_ptr(),
-        b = in(reg) p.bias.as_ptr(),
+        init = in(reg) p.init,
+        s = in(reg) p.scale,
+        b = in(reg) p.bias,
         lo = in(reg) p.clamp.0.to_bits(),
         hi = in(reg) p.clamp.1.to_bits(),
         out = inout(reg) out => _,
@@ -725,7 +750,7 @@ unsafe fn tile_sdot_pixels_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &Ti
 /// As [`tile_sdot_pixels_inner_fused`].
 #[cfg(target_arch = "aarch64")]
 #[target_feature(enable = "dotprod")]
-unsafe fn tile_sdot_outputs_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
+unsafe fn tile_sdot_outputs_inner_fused(w: *const i8, x: *const i8, groups: usize, p: &TileParams, out: *mut f32, stride: usize) {
     core::arch::asm!(
         "ld1 {{v4.4s, v5.4s}}, [{init}]",
         "mov v16.16b, v4.16b",
@@ -857,12 +882,12 @@ unsafe fn tile_sdot_outputs_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &T
         "fminnm v30.4s, v30.4s, v1.4s",
         "fminnm v31.4s, v31.4s, v1.4s",
         "st1 {{v30.4s, v31.4s}}, [{out}], {stride}",
-        w = inout(reg) w.as_ptr() => _,
-        x = inout(reg) x.as_ptr() => _,
+        w = inout(reg) w => _,
+        x = inout(reg) x => _,
         n = inout(reg) groups => _,
-        init = in(reg) p.init.as_ptr(),
-        s = in(reg) p.scale.as_ptr(),
-        b = in(reg) p.bias.as_ptr(),
+        init = in(reg) p.init,
+        s = in(reg) p.scale,
+        b = in(reg) p.bias,
         lo = in(reg) p.clamp.0.to_bits(),
         hi = in(reg) p.clamp.1.to_bits(),
         out = inout(reg) out => _,
@@ -874,13 +899,13 @@ unsafe fn tile_sdot_outputs_inner_fused(w: &[i8], x: &[i8], groups: usize, p: &T
     );
 }
 
-/// The per-output parameters of one fused tile: the accumulators' start (`-z * sum(w)`), the
-/// int32-to-f32 scale and the bias of its 8 outputs, and the clamp.
+/// The per-output parameters of one fused tile: where the accumulators' start (`-z * sum(w)`),
+/// the int32-to-f32 scales and the biases of its 8 outputs are (8 values each), and the clamp.
 #[cfg_attr(not(target_arch = "aarch64"), allow(dead_code))]
-struct TileParams<'a> {
-    init: &'a [i32],
-    scale: &'a [f32],
-    bias: &'a [f32],
+struct TileParams {
+    init: *const i32,
+    scale: *const f32,
+    bias: *const f32,
     clamp: (f32, f32),
 }
 
@@ -1223,19 +1248,19 @@ mod tests {
         let mut sums = [0; 64];
         let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut sums);
         for clamp in [(0.0, 6.0), (f32::NEG_INFINITY, f32::INFINITY)] {
-            let params = TileParams { init: &init, scale: &scale, bias: &bias, clamp };
+            let params = TileParams { init: init.as_ptr(), scale: scale.as_ptr(), bias: bias.as_ptr(), clamp };
             let stride = 11;
             let want = |o: usize, j: usize| epilogue::one(sums[o * so + j * sj], -init[o], scale[o], bias[o], clamp);
             let mut out = vec![f32::NAN; 8 * stride + 8];
             // SAFETY: dot product checked above; 7 groups of 32 bytes; 8 rows of 8 from index 3
             // with rows 11 apart end at 3 + 7 * 11 + 8 <= 96.
-            unsafe { tile_sdot_pixels_inner_fused(&w, &x, groups, &params, out.as_mut_ptr().add(3), stride) };
+            unsafe { tile_sdot_pixels_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
             for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
                 assert_eq!(out[3 + o * stride + j].to_bits(), want(o, j).to_bits(), "channels first, output {o} pixel {j}, clamp {clamp:?}");
             }
             let mut out = vec![f32::NAN; 8 * stride + 8];
             // SAFETY: as above.
-            unsafe { tile_sdot_outputs_inner_fused(&w, &x, groups, &params, out.as_mut_ptr().add(3), stride) };
+            unsafe { tile_sdot_outputs_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
             for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
                 assert_eq!(out[3 + j * stride + o].to_bits(), want(o, j).to_bits(), "channels last, output {o} pixel {j}, clamp {clamp:?}");
             }
