@@ -141,7 +141,9 @@ impl Layer {
         };
         let dot = has_dot_product();
         // The accumulators' start for the fused tiles: the zero point's share taken off.
+        #[cfg(target_arch = "aarch64")]
         let neg_zw: Vec<i32> = if dot { zw.iter().map(|z| z.wrapping_neg()).collect() } else { Vec::new() };
+        #[cfg(target_arch = "aarch64")]
         let clamp = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
         let kg = self.groups();
         let mut acc = [0i32; TILE_O * TILE_P];
@@ -337,24 +339,25 @@ fn range_with_zero(x: &[f32]) -> (f32, f32) {
         use core::arch::aarch64::*;
         let chunks = x.chunks_exact(4);
         let rest = chunks.remainder();
-        // SAFETY: NEON is part of aarch64; the paired loads read `8 * pairs <= x.len()` values,
-        // the rest one whole chunk of 4 each.
+        // SAFETY: NEON is part of aarch64; the 4-register loads read `16 * steps <= x.len()`
+        // values, the rest one whole chunk of 4 each.
         let (lo, hi) = unsafe {
-            // Two pairs of accumulators, 8 values a step (one `ldp`).
-            let (mut lo, mut hi) = ([vdupq_n_f32(0.0); 2], [vdupq_n_f32(0.0); 2]);
-            let pairs = x.len() / 8;
-            for k in 0..pairs {
-                let (a, b) = (vld1q_f32(x.as_ptr().add(8 * k)), vld1q_f32(x.as_ptr().add(8 * k + 4)));
+            // Four pairs of accumulators, 16 values a step (one 4-register load).
+            let (mut lo, mut hi) = ([vdupq_n_f32(0.0); 4], [vdupq_n_f32(0.0); 4]);
+            let steps = x.len() / 16;
+            for k in 0..steps {
+                let v = vld1q_f32_x4(x.as_ptr().add(16 * k));
                 // minnm/maxnm: a NaN lane keeps the other operand, like `f32::min`.
-                lo = [vminnmq_f32(lo[0], a), vminnmq_f32(lo[1], b)];
-                hi = [vmaxnmq_f32(hi[0], a), vmaxnmq_f32(hi[1], b)];
+                lo = [vminnmq_f32(lo[0], v.0), vminnmq_f32(lo[1], v.1), vminnmq_f32(lo[2], v.2), vminnmq_f32(lo[3], v.3)];
+                hi = [vmaxnmq_f32(hi[0], v.0), vmaxnmq_f32(hi[1], v.1), vmaxnmq_f32(hi[2], v.2), vmaxnmq_f32(hi[3], v.3)];
             }
-            for c in chunks.skip(2 * pairs) {
+            for c in chunks.skip(4 * steps) {
                 let v = vld1q_f32(c.as_ptr());
                 lo[0] = vminnmq_f32(lo[0], v);
                 hi[0] = vmaxnmq_f32(hi[0], v);
             }
-            (vminnmvq_f32(vminnmq_f32(lo[0], lo[1])), vmaxnmvq_f32(vmaxnmq_f32(hi[0], hi[1])))
+            let (lo, hi) = (vminnmq_f32(vminnmq_f32(lo[0], lo[1]), vminnmq_f32(lo[2], lo[3])), vmaxnmq_f32(vmaxnmq_f32(hi[0], hi[1]), vmaxnmq_f32(hi[2], hi[3])));
+            (vminnmvq_f32(lo), vmaxnmvq_f32(hi))
         };
         scalar(rest, (lo, hi))
     }
@@ -605,7 +608,48 @@ unsafe fn tile_sdot_pixels_inner_fused(w: *const i8, x: *const i8, groups: usize
         "dup v29.4s, v5.s[2]",
         "dup v30.4s, v5.s[3]",
         "dup v31.4s, v5.s[3]",
+        // An odd group first, then two groups per turn of the loop.
+        "tbz {n}, #0, 3f",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v2.16b, v0.4b[0]",
+        "sdot v17.4s, v3.16b, v0.4b[0]",
+        "sdot v18.4s, v2.16b, v0.4b[1]",
+        "sdot v19.4s, v3.16b, v0.4b[1]",
+        "sdot v20.4s, v2.16b, v0.4b[2]",
+        "sdot v21.4s, v3.16b, v0.4b[2]",
+        "sdot v22.4s, v2.16b, v0.4b[3]",
+        "sdot v23.4s, v3.16b, v0.4b[3]",
+        "sdot v24.4s, v2.16b, v1.4b[0]",
+        "sdot v25.4s, v3.16b, v1.4b[0]",
+        "sdot v26.4s, v2.16b, v1.4b[1]",
+        "sdot v27.4s, v3.16b, v1.4b[1]",
+        "sdot v28.4s, v2.16b, v1.4b[2]",
+        "sdot v29.4s, v3.16b, v1.4b[2]",
+        "sdot v30.4s, v2.16b, v1.4b[3]",
+        "sdot v31.4s, v3.16b, v1.4b[3]",
+        "3:",
+        "lsr {n}, {n}, #1",
+        "cbz {n}, 4f",
         "2:",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v2.16b, v0.4b[0]",
+        "sdot v17.4s, v3.16b, v0.4b[0]",
+        "sdot v18.4s, v2.16b, v0.4b[1]",
+        "sdot v19.4s, v3.16b, v0.4b[1]",
+        "sdot v20.4s, v2.16b, v0.4b[2]",
+        "sdot v21.4s, v3.16b, v0.4b[2]",
+        "sdot v22.4s, v2.16b, v0.4b[3]",
+        "sdot v23.4s, v3.16b, v0.4b[3]",
+        "sdot v24.4s, v2.16b, v1.4b[0]",
+        "sdot v25.4s, v3.16b, v1.4b[0]",
+        "sdot v26.4s, v2.16b, v1.4b[1]",
+        "sdot v27.4s, v3.16b, v1.4b[1]",
+        "sdot v28.4s, v2.16b, v1.4b[2]",
+        "sdot v29.4s, v3.16b, v1.4b[2]",
+        "sdot v30.4s, v2.16b, v1.4b[3]",
+        "sdot v31.4s, v3.16b, v1.4b[3]",
         "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
         "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
         "sdot v16.4s, v2.16b, v0.4b[0]",
@@ -626,6 +670,7 @@ unsafe fn tile_sdot_pixels_inner_fused(w: *const i8, x: *const i8, groups: usize
         "sdot v31.4s, v3.16b, v1.4b[3]",
         "subs {n}, {n}, #1",
         "b.ne 2b",
+        "4:",
         "ld1 {{v4.4s, v5.4s}}, [{s}]",
         "ld1 {{v6.4s, v7.4s}}, [{b}]",
         "dup v0.4s, {lo:w}",
@@ -769,7 +814,48 @@ unsafe fn tile_sdot_outputs_inner_fused(w: *const i8, x: *const i8, groups: usiz
         "mov v29.16b, v5.16b",
         "mov v30.16b, v4.16b",
         "mov v31.16b, v5.16b",
+        // An odd group first, then two groups per turn of the loop.
+        "tbz {n}, #0, 3f",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v0.16b, v2.4b[0]",
+        "sdot v17.4s, v1.16b, v2.4b[0]",
+        "sdot v18.4s, v0.16b, v2.4b[1]",
+        "sdot v19.4s, v1.16b, v2.4b[1]",
+        "sdot v20.4s, v0.16b, v2.4b[2]",
+        "sdot v21.4s, v1.16b, v2.4b[2]",
+        "sdot v22.4s, v0.16b, v2.4b[3]",
+        "sdot v23.4s, v1.16b, v2.4b[3]",
+        "sdot v24.4s, v0.16b, v3.4b[0]",
+        "sdot v25.4s, v1.16b, v3.4b[0]",
+        "sdot v26.4s, v0.16b, v3.4b[1]",
+        "sdot v27.4s, v1.16b, v3.4b[1]",
+        "sdot v28.4s, v0.16b, v3.4b[2]",
+        "sdot v29.4s, v1.16b, v3.4b[2]",
+        "sdot v30.4s, v0.16b, v3.4b[3]",
+        "sdot v31.4s, v1.16b, v3.4b[3]",
+        "3:",
+        "lsr {n}, {n}, #1",
+        "cbz {n}, 4f",
         "2:",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
+        "sdot v16.4s, v0.16b, v2.4b[0]",
+        "sdot v17.4s, v1.16b, v2.4b[0]",
+        "sdot v18.4s, v0.16b, v2.4b[1]",
+        "sdot v19.4s, v1.16b, v2.4b[1]",
+        "sdot v20.4s, v0.16b, v2.4b[2]",
+        "sdot v21.4s, v1.16b, v2.4b[2]",
+        "sdot v22.4s, v0.16b, v2.4b[3]",
+        "sdot v23.4s, v1.16b, v2.4b[3]",
+        "sdot v24.4s, v0.16b, v3.4b[0]",
+        "sdot v25.4s, v1.16b, v3.4b[0]",
+        "sdot v26.4s, v0.16b, v3.4b[1]",
+        "sdot v27.4s, v1.16b, v3.4b[1]",
+        "sdot v28.4s, v0.16b, v3.4b[2]",
+        "sdot v29.4s, v1.16b, v3.4b[2]",
+        "sdot v30.4s, v0.16b, v3.4b[3]",
+        "sdot v31.4s, v1.16b, v3.4b[3]",
         "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
         "ld1 {{v2.16b, v3.16b}}, [{x}], #32",
         "sdot v16.4s, v0.16b, v2.4b[0]",
@@ -790,6 +876,7 @@ unsafe fn tile_sdot_outputs_inner_fused(w: *const i8, x: *const i8, groups: usiz
         "sdot v31.4s, v1.16b, v3.4b[3]",
         "subs {n}, {n}, #1",
         "b.ne 2b",
+        "4:",
         "ld1 {{v4.4s, v5.4s}}, [{s}]",
         "ld1 {{v6.4s, v7.4s}}, [{b}]",
         "dup v0.4s, {lo:w}",
@@ -1239,7 +1326,14 @@ mod tests {
         if !has_dot_product() {
             return;
         }
-        let groups = 7;
+        // One group, an even count and an odd one (the loop takes two groups a turn).
+        for groups in [1, 6, 7] {
+            fused_tiles_case(groups);
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    fn fused_tiles_case(groups: usize) {
         let w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 255) as i32 - 127).map(|v| v as i8).collect();
         let x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 256) as i32 - 128).map(|v| v as i8).collect();
         let init: Vec<i32> = (0..8).map(|o| 1000 * o - 3500).collect();
@@ -1252,17 +1346,17 @@ mod tests {
             let stride = 11;
             let want = |o: usize, j: usize| epilogue::one(sums[o * so + j * sj], -init[o], scale[o], bias[o], clamp);
             let mut out = vec![f32::NAN; 8 * stride + 8];
-            // SAFETY: dot product checked above; 7 groups of 32 bytes; 8 rows of 8 from index 3
+            // SAFETY: dot product checked by the caller; `groups` blocks of 32 bytes; 8 rows of 8 from index 3
             // with rows 11 apart end at 3 + 7 * 11 + 8 <= 96.
             unsafe { tile_sdot_pixels_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
             for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
-                assert_eq!(out[3 + o * stride + j].to_bits(), want(o, j).to_bits(), "channels first, output {o} pixel {j}, clamp {clamp:?}");
+                assert_eq!(out[3 + o * stride + j].to_bits(), want(o, j).to_bits(), "channels first, {groups} groups, output {o} pixel {j}, clamp {clamp:?}");
             }
             let mut out = vec![f32::NAN; 8 * stride + 8];
             // SAFETY: as above.
             unsafe { tile_sdot_outputs_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
             for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
-                assert_eq!(out[3 + j * stride + o].to_bits(), want(o, j).to_bits(), "channels last, output {o} pixel {j}, clamp {clamp:?}");
+                assert_eq!(out[3 + j * stride + o].to_bits(), want(o, j).to_bits(), "channels last, {groups} groups, output {o} pixel {j}, clamp {clamp:?}");
             }
         }
     }
