@@ -449,6 +449,42 @@ mod tests {
         }
     }
 
+    /// tract may add or remove the batch axis around the op, and (where the op prefers channels
+    /// last: aarch64) move the channel axis; the op it substitutes computes the same layer in
+    /// the new layout.
+    #[test]
+    fn axis_changes_give_the_same_layer_in_the_new_layout() {
+        let (c, n) = (16, 7);
+        let mut m = TypedModel::default();
+        let x = m.add_source("x", f32::fact([1, c, n, n])).unwrap();
+        let geo = Geometry { channels: c, in_h: n, in_w: n, kh: 3, kw: 3, stride_h: 1, stride_w: 1, pad_top: 1, pad_left: 1, out_h: n, out_w: n };
+        let (w, b) = (test_values(c * 9, 3), test_values(c, 4));
+        let op = DepthwiseConv::new(geo, true, Layout::ChannelsFirst, w.clone(), b.clone(), true).unwrap();
+        let y = m.wire_node("dw", op.clone(), &[x]).unwrap()[0];
+        m.select_output_outlets(&[y]).unwrap();
+        let node = m.node(y.node);
+        let change = |axis: AxisOp| op.change_axes(&m, node, InOut::In(0), &axis).unwrap().map(|c| c.substitute_op.unwrap().downcast_ref::<DepthwiseConv>().unwrap().clone());
+        let unbatched = change(AxisOp::Rm(0)).expect("the batch axis of size 1 goes");
+        assert!(!unbatched.batched && unbatched.layout() == Layout::ChannelsFirst);
+        assert!(change(AxisOp::Rm(1)).is_none(), "no other axis can go");
+        let moved = change(AxisOp::Move(1, 3));
+        assert_eq!(moved.is_some(), PREFERS_CHANNELS_LAST);
+        assert_eq!(op.suggested_axis_changes().unwrap().len(), PREFERS_CHANNELS_LAST as usize);
+        if let Some(last) = moved {
+            assert!(last.batched && last.layout() == Layout::ChannelsLast);
+            assert!(last.suggested_axis_changes().unwrap().is_empty(), "already channels last");
+            // The same outputs, transposed.
+            let input = test_values(c * n * n, 5);
+            let (mut first, mut hwc) = (vec![0.0; c * n * n], vec![0.0; c * n * n]);
+            op.layer.run(&input, &mut first);
+            let input_hwc: Vec<f32> = (0..n * n).flat_map(|p| (0..c).map(move |ch| (p, ch))).map(|(p, ch)| input[ch * n * n + p]).collect();
+            last.layer.run(&input_hwc, &mut hwc);
+            for (p, ch) in (0..n * n).flat_map(|p| (0..c).map(move |ch| (p, ch))) {
+                assert!((hwc[p * c + ch] - first[ch * n * n + p]).abs() < 1e-5, "point {p} channel {ch}");
+            }
+        }
+    }
+
     #[test]
     fn a_relu6_with_two_readers_is_left_in_place() {
         // The conv output is also a model output: the ReLU6 cannot be absorbed.
