@@ -515,11 +515,6 @@ mod neon {
 
     type Block = float32x4x4_t;
 
-    #[inline(always)]
-    unsafe fn fma(acc: Block, x: Block, w: Block) -> Block {
-        float32x4x4_t(vfmaq_f32(acc.0, x.0, w.0), vfmaq_f32(acc.1, x.1, w.1), vfmaq_f32(acc.2, x.2, w.2), vfmaq_f32(acc.3, x.3, w.3))
-    }
-
     /// `max(0)` then `min(6)` with the NaN rule of `f32::max`/`f32::min` (as the portable path).
     #[inline(always)]
     unsafe fn store<const RELU6: bool>(at: *mut f32, v: Block) {
@@ -643,21 +638,21 @@ mod neon {
     pub unsafe fn points_any<const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
         let geo = &layer.geo;
         let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
+        let step = cp * core::mem::size_of::<f32>();
         let (x, w, b, o) = (input.as_ptr(), layer.weights.as_ptr(), layer.bias.as_ptr(), output.as_mut_ptr());
         for oy in 0..geo.out_h {
             for ox in 0..geo.out_w {
                 for c0 in (0..cp).step_by(LANES) {
-                    let mut a0 = vld1q_f32_x4(b.add(c0));
+                    let bias = vld1q_f32_x4(b.add(c0));
+                    let mut a = [bias.0, bias.1, bias.2, bias.3];
                     let mut wp = w.add(c0);
                     for ky in 0..geo.kh {
-                        let mut xp = x.add(((oy * geo.stride_h + ky) * cols + ox * geo.stride_w) * cp + c0);
+                        let mut x0 = x.add(((oy * geo.stride_h + ky) * cols + ox * geo.stride_w) * cp + c0);
                         for _ in 0..geo.kw {
-                            a0 = fma(a0, vld1q_f32_x4(xp), vld1q_f32_x4(wp));
-                            wp = wp.add(cp);
-                            xp = xp.add(cp);
+                            tap1(&mut a, &mut wp, &mut x0, step);
                         }
                     }
-                    store::<RELU6>(o.add((oy * geo.out_w + ox) * cp + c0), a0);
+                    store::<RELU6>(o.add((oy * geo.out_w + ox) * cp + c0), float32x4x4_t(a[0], a[1], a[2], a[3]));
                 }
             }
         }

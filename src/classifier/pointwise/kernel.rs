@@ -114,6 +114,15 @@ impl Layer {
         self.relu6
     }
 
+    /// The output's bounds: `[0, 6]` with the ReLU6, none without.
+    fn clamp(&self) -> (f32, f32) {
+        if self.relu6 {
+            (0.0, 6.0)
+        } else {
+            (f32::NEG_INFINITY, f32::INFINITY)
+        }
+    }
+
     /// Input channels rounded up to the 4 of one `sdot` lane.
     fn groups(&self) -> usize {
         self.in_c.div_ceil(4)
@@ -144,7 +153,7 @@ impl Layer {
         #[cfg(target_arch = "aarch64")]
         let neg_zw: Vec<i32> = if dot { zw.iter().map(|z| z.wrapping_neg()).collect() } else { Vec::new() };
         #[cfg(target_arch = "aarch64")]
-        let clamp = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+        let clamp = self.clamp();
         let kg = self.groups();
         let mut acc = [0i32; TILE_O * TILE_P];
         for pb in 0..pixels.div_ceil(TILE_P) {
@@ -236,7 +245,7 @@ impl Layer {
     fn store(&self, acc: &[i32; TILE_O * TILE_P], (so, sj): (usize, usize), (ob, pb): (usize, usize), pixels: usize, (scale, zw): (&[f32], &[i32]), out: &mut [f32]) {
         let (o0, p0) = (ob * TILE_O, pb * TILE_P);
         let (m, n) = ((self.out_c - o0).min(TILE_O), (pixels - p0).min(TILE_P));
-        let clamp = if self.relu6 { (0.0, 6.0) } else { (f32::NEG_INFINITY, f32::INFINITY) };
+        let clamp = self.clamp();
         let (s, b, z) = (&scale[o0..o0 + TILE_O], &self.bias[o0..o0 + TILE_O], &zw[o0..o0 + TILE_O]);
         // Rows of 8 contiguous sums go out as 8 contiguous values: each output's 8 pixels
         // (channels first), or each pixel's 8 outputs (channels last).
