@@ -546,8 +546,14 @@ fn tile(w: &[i8], x: &[i8], groups: usize, (order, width): (Order, Width), dot: 
     assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
     #[cfg(target_arch = "aarch64")]
     if !dot {
-        // Without the dot product, two halves of 4 outputs, all 8 pixels whatever the width
-        // (the packed input is zero past the last pixel).
+        // Without the dot product: the one-pixel tile for a block of one, else two halves of 4
+        // outputs, all 8 pixels (the packed input is zero past the last pixel).
+        if width == Width::One {
+            // SAFETY: NEON is part of aarch64; `groups` blocks of 32 bytes in `w` and `x`
+            // (asserted above); 8 of `acc`'s 64 sums written.
+            unsafe { tile_smull_one_pixel(w.as_ptr(), x.as_ptr(), groups, acc.as_mut_ptr()) };
+            return (1, TILE_O);
+        }
         // SAFETY: NEON is part of aarch64; `w` holds `groups` blocks of 32 bytes, of which each
         // half reads its 16 (from byte 0 or 16), `x` `groups` blocks of 32 (asserted above); each
         // half writes 32 of `acc`'s 64 sums (pixels inner: rows 0-3 or 4-7; outputs inner:
@@ -1320,6 +1326,52 @@ smull_tile!(
     ]
 );
 
+/// The first pixel only, without the dot product: outputs 0-7 at `acc[0..8]` (a block of one
+/// pixel: the 9-pixel maps at the end of the network are 8 + 1, and the whole tile would do 8
+/// times the work). `ld1r` repeats the pixel's 4 channels across a register; weights and the
+/// int16 pairing as in [`smull_tile`]: v16-v19 hold outputs (0, 1), (2, 3), (4, 5), (6, 7).
+///
+/// # Safety
+/// `w` points to `groups` blocks of 32 bytes, `x` to `groups` blocks of 32 (read: the first 4 of
+/// each); 8 `i32` from `acc` are writable.
+#[cfg(target_arch = "aarch64")]
+unsafe fn tile_smull_one_pixel(w: *const i8, x: *const i8, groups: usize, acc: *mut i32) {
+    core::arch::asm!(
+        "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
+        "tbz {n}, #0, 3f",
+        "ld1 {{v0.16b, v1.16b}}, [{w}], #32",
+        "ld1r {{v8.4s}}, [{x}], {step}",
+        "smull v12.8h, v0.8b, v8.8b", "smull2 v13.8h, v0.16b, v8.16b",
+        "smull v14.8h, v1.8b, v8.8b", "smull2 v15.8h, v1.16b, v8.16b",
+        "sadalp v16.4s, v12.8h", "sadalp v17.4s, v13.8h", "sadalp v18.4s, v14.8h", "sadalp v19.4s, v15.8h",
+        "sub {n}, {n}, #1",
+        "3:",
+        "cbz {n}, 5f",
+        "4:",
+        "ld1 {{v0.16b, v1.16b, v2.16b, v3.16b}}, [{w}], #64",
+        "ld1r {{v8.4s}}, [{x}], {step}",
+        "ld1r {{v9.4s}}, [{x}], {step}",
+        "smull v12.8h, v0.8b, v8.8b", "smlal v12.8h, v2.8b, v9.8b",
+        "smull2 v13.8h, v0.16b, v8.16b", "smlal2 v13.8h, v2.16b, v9.16b",
+        "smull v14.8h, v1.8b, v8.8b", "smlal v14.8h, v3.8b, v9.8b",
+        "smull2 v15.8h, v1.16b, v8.16b", "smlal2 v15.8h, v3.16b, v9.16b",
+        "sadalp v16.4s, v12.8h", "sadalp v17.4s, v13.8h", "sadalp v18.4s, v14.8h", "sadalp v19.4s, v15.8h",
+        "subs {n}, {n}, #2",
+        "b.ne 4b",
+        "5:",
+        "addp v16.4s, v16.4s, v17.4s", "addp v17.4s, v18.4s, v19.4s",
+        "st1 {{v16.4s, v17.4s}}, [{acc}]",
+        w = inout(reg) w => _,
+        x = inout(reg) x => _,
+        n = inout(reg) groups => _,
+        acc = in(reg) acc,
+        step = in(reg) 32usize,
+        out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v8") _, out("v9") _,
+        out("v12") _, out("v13") _, out("v14") _, out("v15") _, out("v16") _, out("v17") _, out("v18") _, out("v19") _,
+        options(nostack),
+    );
+}
+
 /// Whether this CPU runs the `sdot` tile (aarch64 with the dot-product extension: Cortex-A76 /
 /// Raspberry Pi 5, not the Pi 4's Cortex-A72).
 pub fn has_dot_product() -> bool {
@@ -1508,11 +1560,15 @@ mod tests {
             for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
                 assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, {order:?}, output {o} pixel {j}");
             }
-            // The one-pixel tile: the first pixel's sums.
-            let mut one = [-1; 64];
-            let (oo, _) = tile(&w, &x, groups, (order, Width::One), has_dot_product(), &mut one);
-            for o in 0..TILE_O {
-                assert_eq!(one[o * oo], full[o * so], "one-pixel tile, {order:?}, output {o}");
+            // The one-pixel tile: the first pixel's sums, with and without the dot product, odd
+            // and even group counts.
+            for (dot, g) in [false, has_dot_product()].into_iter().flat_map(|d| (1..=groups).map(move |g| (d, g))) {
+                let (mut full, mut one) = ([0; 64], [-1; 64]);
+                tile_portable(&w, &x, g, Order::PixelsInner, &mut full);
+                let (oo, _) = tile(&w, &x, g, (order, Width::One), dot, &mut one);
+                for o in 0..TILE_O {
+                    assert_eq!(one[o * oo], full[o * so], "one-pixel tile, dot {dot}, {g} groups, {order:?}, output {o}");
+                }
             }
         }
         let (mut p, mut o) = ([0; 64], [0; 64]);
