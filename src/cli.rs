@@ -10,8 +10,8 @@ pub struct Cli {
     #[arg(long, global = true, default_value = "info", env = "PETCAM_LOG")]
     pub log: String,
     /// Which models run their 1x1 convolutions in int8 on petcam's op: `auto` (int8 models on
-    /// CPUs with the dot product, e.g. a Pi 5), `all` (any model on any CPU, to check on another
-    /// machine what a Pi 5 computes), `none` (f32 throughout).
+    /// aarch64 CPUs: a Pi 5, 4, 3 or Zero 2 W), `all` (any model on any CPU, to check on another
+    /// machine what a Pi computes), `none` (f32 throughout).
     #[arg(long, global = true, value_enum, default_value_t = Int8Arg::Auto, env = "PETCAM_INT8")]
     pub int8: Int8Arg,
     #[command(subcommand)]

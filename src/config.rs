@@ -180,20 +180,21 @@ impl DecisionSection {
     }
 }
 
-/// The f32 model shipped in `models/`: the default on a CPU without the dot product
-/// (Cortex-A72: Raspberry Pi 4; Cortex-A53: Pi 3, Zero 2 W; x86_64).
+/// The f32 model shipped in `models/`: the default where petcam has no fast int8 tile (x86_64,
+/// armv7: a Pi running a 32-bit OS).
 pub const DEFAULT_MODEL_FILE: &str = "petcam-effnet-lite0-96-f32.onnx";
 
-/// The int8 model shipped beside it: the default on a CPU with the dot product (Cortex-A76:
-/// Raspberry Pi 5), where petcam runs its 1x1 convolutions in int8 on its own op at 0.49x f32's
-/// instructions per inference, with f32's accuracy on camera frames (models/MODEL_CARD.md, "The
+/// The int8 model shipped beside it: the default on aarch64 (Raspberry Pi 5, 4, 3, Zero 2 W with
+/// a 64-bit OS), where petcam runs its 1x1 convolutions in int8 on its own op: `sdot` with the
+/// dot product (Cortex-A76, Pi 5: 0.40x f32's instructions per inference), `smull`/`sadalp`
+/// without (Cortex-A72, Pi 4), with f32's accuracy on camera frames (models/MODEL_CARD.md, "The
 /// int8 file"). Elsewhere it would run in f32 on its int8 weights: no faster, so not chosen.
 pub const INT8_MODEL_FILE: &str = "petcam-effnet-lite0-96-int8.onnx";
 
 /// The model files to look for when none is given, best first: on a CPU where the int8 model
-/// runs in integer arithmetic (`Policy::Auto.takes("int8")`: the dot product, and not
-/// `--int8 none`) the int8 one, then the f32 one; elsewhere the other way round (an install
-/// that ships only one of them still finds it).
+/// runs in integer arithmetic (`Policy::Auto.takes("int8")`: aarch64, and not `--int8 none`)
+/// the int8 one, then the f32 one; elsewhere the other way round (an install that ships only
+/// one of them still finds it).
 pub fn default_model_files() -> [&'static str; 2] {
     model_files(crate::classifier::pointwise::Policy::Auto.takes("int8"))
 }
@@ -209,11 +210,13 @@ fn model_files(int8_first: bool) -> [&'static str; 2] {
 /// Which precision the default model has on this CPU, and why: for the log and `petcam info`.
 pub fn default_model_reason() -> &'static str {
     let pointwise = crate::classifier::pointwise::Policy::Auto;
-    match (pointwise.takes("int8"), crate::classifier::pointwise::has_dot_product()) {
-        (true, true) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 (half f32's instructions)",
-        (true, false) => "int8 first: --int8 all runs its 1x1 convolutions in int8 without the dot product (a Pi 5's arithmetic, slowly)",
-        (false, true) => "f32 first: --int8 none keeps int8 arithmetic off",
-        (false, false) => "f32 first: this CPU has no dot product, and int8 weights in f32 arithmetic are no faster",
+    use crate::classifier::pointwise::{has_dot_product, has_int8_tile};
+    match (pointwise.takes("int8"), has_int8_tile(), has_dot_product()) {
+        (true, true, true) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 on sdot (0.40x f32's instructions)",
+        (true, true, false) => "int8 first: this aarch64 CPU runs its 1x1 convolutions in int8 on smull/sadalp, without the dot product (0.67x f32's instructions)",
+        (true, false, _) => "int8 first: --int8 all runs its 1x1 convolutions in int8 on the portable tile (a Pi's arithmetic, slowly)",
+        (false, true, _) => "f32 first: --int8 none keeps int8 arithmetic off",
+        (false, false, _) => "f32 first: this CPU has no fast int8 tile (not aarch64), and int8 weights in f32 arithmetic are no faster",
     }
 }
 
@@ -253,11 +256,11 @@ pub fn resolve_model(explicit: Option<&Path>) -> PathBuf {
 mod tests {
     use super::*;
 
-    /// On a CPU with the dot product the int8 model first, else the f32 one, with the other as
-    /// the fallback in every place the app looks; the source tree's copy resolves.
+    /// On aarch64 (an int8 tile) the int8 model first, else the f32 one, with the other as the
+    /// fallback in every place the app looks; the source tree's copy resolves.
     #[test]
-    fn the_default_model_is_int8_where_the_cpu_has_the_dot_product_else_f32() {
-        let dot = crate::classifier::pointwise::has_dot_product();
+    fn the_default_model_is_int8_where_the_cpu_has_an_int8_tile_else_f32() {
+        let dot = crate::classifier::pointwise::has_int8_tile();
         let (first, second) = if dot { (INT8_MODEL_FILE, DEFAULT_MODEL_FILE) } else { (DEFAULT_MODEL_FILE, INT8_MODEL_FILE) };
         assert_eq!(default_model_files(), [first, second]);
         assert_eq!((model_files(true), model_files(false)), ([INT8_MODEL_FILE, DEFAULT_MODEL_FILE], [DEFAULT_MODEL_FILE, INT8_MODEL_FILE]));

@@ -349,11 +349,19 @@ fn run(cmd: Cmd) -> Result<i32> {
 /// One line on how a loaded model runs its 1x1 convolutions.
 fn describe_int8(c: &TractClassifier) -> String {
     let (n, precision) = (c.int8_pointwise(), &c.metadata().precision);
-    let cpu = if petcam::classifier::pointwise::has_dot_product() { "this CPU has the dot product" } else { "this CPU has no dot product" };
+    let cpu = match (petcam::classifier::pointwise::has_int8_tile(), petcam::classifier::pointwise::has_dot_product()) {
+        (true, true) => "this CPU has the dot product",
+        (true, false) => "this aarch64 CPU has no dot product",
+        (false, _) => "this CPU has no int8 tile",
+    };
     if n > 0 {
         format!("{n} in int8 on petcam's op ({}, {} taking the ReLU6 before them; {cpu})", petcam::classifier::pointwise::variant(), c.int8_relu6_inputs())
     } else if precision == "int8" {
-        format!("f32 in tract, on the int8 weights ({cpu}: int8 arithmetic pays only with it)")
+        if petcam::classifier::pointwise::has_int8_tile() {
+            format!("f32 in tract, on the int8 weights (--int8 none; {cpu})")
+        } else {
+            format!("f32 in tract, on the int8 weights ({cpu}: int8 arithmetic pays only on aarch64)")
+        }
     } else {
         "f32 in tract (an f32 model)".into()
     }

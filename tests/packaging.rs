@@ -18,8 +18,8 @@ fn deb_ships_files_that_exist_and_the_model_the_app_looks_for() {
     for (src, _) in assets().iter().filter(|(s, _)| !s.starts_with("target/")) {
         assert!(root().join(src).is_file(), "Cargo.toml [package.metadata.deb] names {src}, which does not exist");
     }
-    // The app's default model path on the device is /usr/share/petcam/<file>: the f32 model, or
-    // the int8 one on a CPU with the dot product (Pi 5).
+    // The app's default model path on the device is /usr/share/petcam/<file>: the int8 model on
+    // an aarch64 Pi, the f32 one elsewhere (armv7, x86_64).
     for file in [petcam::config::DEFAULT_MODEL_FILE, petcam::config::INT8_MODEL_FILE] {
         let model = format!("models/{file}");
         assert!(assets().iter().any(|(s, d)| *s == model && d == "usr/share/petcam/"), "the .deb must ship {model} to /usr/share/petcam/");

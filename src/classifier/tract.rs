@@ -40,7 +40,7 @@ pub struct LoadOptions {
     /// tract's. Other than the default only to compare (`petcam bench --depthwise`).
     pub depthwise: super::depthwise::Policy,
     /// Which models' 1x1 convolutions run on petcam's int8 op ([`super::pointwise`]): by default
-    /// int8 models on CPUs with the dot product.
+    /// int8 models on aarch64 CPUs.
     pub int8: super::pointwise::Policy,
 }
 

@@ -546,12 +546,18 @@ fn tile(w: &[i8], x: &[i8], groups: usize, (order, width): (Order, Width), dot: 
     assert!(groups > 0 && w.len() >= groups * 32 && x.len() >= groups * 32);
     #[cfg(target_arch = "aarch64")]
     if !dot {
-        // Without the dot product: the one-pixel tile for a block of one, else two halves of 4
-        // outputs, all 8 pixels (the packed input is zero past the last pixel).
-        if width == Width::One {
-            // SAFETY: NEON is part of aarch64; `groups` blocks of 32 bytes in `w` and `x`
-            // (asserted above); 8 of `acc`'s 64 sums written.
-            unsafe { tile_smull_one_pixel(w.as_ptr(), x.as_ptr(), groups, acc.as_mut_ptr()) };
+        // Without the dot product: two halves of 4 outputs, all 8 pixels (the packed input is
+        // zero past the last pixel), or for a narrow block the one-pixel tile per pixel.
+        if width != Width::Whole {
+            // A block of one pixel, or of at most 4: the one-pixel tile per pixel (15
+            // instructions per 64 multiply-adds, against 106 for the whole tile's 8 pixels).
+            let n = if width == Width::One { 1 } else { TILE_P / 2 };
+            for j in 0..n {
+                // SAFETY: NEON is part of aarch64; `groups` blocks of 32 bytes in `w` and `x`
+                // (asserted above), read from pixel j's 4 bytes; 8 of `acc`'s 64 sums written,
+                // from `j * 8`.
+                unsafe { tile_smull_one_pixel(w.as_ptr(), x.as_ptr().add(4 * j), groups, acc.as_mut_ptr().add(TILE_O * j)) };
+            }
             return (1, TILE_O);
         }
         // SAFETY: NEON is part of aarch64; `w` holds `groups` blocks of 32 bytes, of which each
@@ -1326,9 +1332,9 @@ smull_tile!(
     ]
 );
 
-/// The first pixel only, without the dot product: outputs 0-7 at `acc[0..8]` (a block of one
-/// pixel: the 9-pixel maps at the end of the network are 8 + 1, and the whole tile would do 8
-/// times the work). `ld1r` repeats the pixel's 4 channels across a register; weights and the
+/// One pixel, without the dot product: outputs 0-7 at `acc[0..8]`, for blocks of one pixel (the
+/// 9-pixel maps at the end of the network are 8 + 1, and the whole tile would do 8 times the
+/// work) or of four (36 = 32 + 4), once per pixel (`x` offset by 4 bytes a pixel). `ld1r` repeats the pixel's 4 channels across a register; weights and the
 /// int16 pairing as in [`smull_tile`]: v16-v19 hold outputs (0, 1), (2, 3), (4, 5), (6, 7).
 ///
 /// # Safety
@@ -1370,6 +1376,14 @@ unsafe fn tile_smull_one_pixel(w: *const i8, x: *const i8, groups: usize, acc: *
         out("v12") _, out("v13") _, out("v14") _, out("v15") _, out("v16") _, out("v17") _, out("v18") _, out("v19") _,
         options(nostack),
     );
+}
+
+/// Whether this CPU has a fast int8 tile, so that an int8 model's 1x1 convolutions pay on petcam's
+/// op: every aarch64 CPU (the `sdot` tile with the dot product, Cortex-A76 / Raspberry Pi 5; the
+/// `smull` tile without, Cortex-A72 and A53 / Pi 4, Pi 3, Zero 2 W). Elsewhere the tile is
+/// portable Rust, slower than tract's f32 matmul kernels.
+pub fn has_int8_tile() -> bool {
+    cfg!(target_arch = "aarch64")
 }
 
 /// Whether this CPU runs the `sdot` tile (aarch64 with the dot-product extension: Cortex-A76 /
@@ -1554,11 +1568,14 @@ mod tests {
         }
         // The half tile: the first 4 pixels' sums, wherever its strides put them.
         for order in [Order::PixelsInner, Order::OutputsInner] {
-            let (mut full, mut half) = ([0; 64], [-1; 64]);
+            let mut full = [0; 64];
             let (so, sj) = tile_portable(&w, &x, groups, Order::PixelsInner, &mut full);
-            let (ho, hj) = tile(&w, &x, groups, (order, Width::Half), has_dot_product(), &mut half);
-            for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
-                assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, {order:?}, output {o} pixel {j}");
+            for dot in [false, has_dot_product()] {
+                let mut half = [-1; 64];
+                let (ho, hj) = tile(&w, &x, groups, (order, Width::Half), dot, &mut half);
+                for (o, j) in (0..TILE_O).flat_map(|o| (0..4).map(move |j| (o, j))) {
+                    assert_eq!(half[o * ho + j * hj], full[o * so + j * sj], "half tile, dot {dot}, {order:?}, output {o} pixel {j}");
+                }
             }
             // The one-pixel tile: the first pixel's sums, with and without the dot product, odd
             // and even group counts.

@@ -7,13 +7,14 @@
 //! an `EinSum` (`IHW,OI->OHW`) with constant weights, an `Add` of the bias and, after an
 //! expansion, a `Max(0) -> Min(6)` pair. [`substitute`] swaps that chain for [`PointwiseConv`],
 //! which runs [`kernel::Layer`]: per-output-channel int8 weights (the integers an int8 export
-//! stored), the input quantised on the fly, int32 accumulation with `sdot` where the CPU has it,
-//! bias and ReLU6 in the same pass, f32 out. The classifier calls it between `declutter` and
-//! `optimize`, for int8 models on CPUs with the dot product ([`Policy::Auto`]).
+//! stored), the input quantised on the fly, int32 accumulation with `sdot` where the CPU has it
+//! (`smull`/`sadalp` on an aarch64 CPU without), bias and ReLU6 in the same pass, f32 out. The
+//! classifier calls it between `declutter` and `optimize`, for int8 models on aarch64 CPUs
+//! ([`Policy::Auto`]).
 
 pub mod kernel;
 
-pub use self::kernel::{has_dot_product, variant, Layer, Layout};
+pub use self::kernel::{has_dot_product, has_int8_tile, variant, Layer, Layout};
 use super::graph::{floats, relu6_after, relu6_before, sole_reader};
 use std::sync::Arc;
 use tract_onnx::prelude::*;
@@ -88,15 +89,16 @@ impl TypedOp for PointwiseConv {
 /// Which models' 1x1 convolutions [`substitute`] gives to petcam's int8 op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Policy {
-    /// int8 models (metadata precision `int8`) on CPUs with the dot product (Cortex-A76, Pi 5),
-    /// where it measured faster than f32; elsewhere their int8 weights run in f32.
+    /// int8 models (metadata precision `int8`) on aarch64 CPUs, with or without the dot product
+    /// (Pi 5; Pi 4, 3, Zero 2 W), where it measured faster than f32; elsewhere (x86_64, armv7:
+    /// the portable tile) their int8 weights run in f32.
     #[default]
     Auto,
     /// Every model, on any CPU (the portable tile off aarch64), every 1x1 convolution: for
     /// measuring.
     All,
-    /// The 1x1 convolutions an int8 model stores int8, on any CPU: what a CPU with the dot
-    /// product runs (the portable tile elsewhere), to check a Pi 5's answers on the build machine.
+    /// The 1x1 convolutions an int8 model stores int8, on any CPU: what an aarch64 CPU runs (the
+    /// portable tile elsewhere, same integers), to check a Pi's answers on the build machine.
     StoredInt8,
     /// None: tract runs them all in f32.
     None,
@@ -108,7 +110,7 @@ impl Policy {
     pub fn takes(self, precision: &str) -> bool {
         match self {
             Policy::Auto => match app_policy() {
-                Policy::Auto => precision == "int8" && has_dot_product(),
+                Policy::Auto => precision == "int8" && has_int8_tile(),
                 p => p.takes(precision),
             },
             Policy::All => true,
@@ -300,7 +302,7 @@ mod tests {
             let f32 = TractClassifier::load_with(&path, LoadOptions { int8: Policy::None, ..Default::default() }).unwrap();
             assert_eq!((int8.int8_pointwise(), f32.int8_pointwise()), (32, 0), "{}", path.display());
             let default = TractClassifier::load(&path).unwrap();
-            let expect = if default.metadata().precision == "int8" && has_dot_product() { 32 } else { 0 };
+            let expect = if default.metadata().precision == "int8" && has_int8_tile() { 32 } else { 0 };
             assert_eq!(default.int8_pointwise(), expect, "{}: by default", path.display());
             let mut pre = crate::pipeline::Preprocessor::new(int8.metadata().input_size);
             for p in &pictures {
@@ -359,8 +361,9 @@ mod tests {
     }
 
     #[test]
-    fn the_app_takes_the_op_only_for_int8_models_on_dot_product_cpus() {
-        assert_eq!(Policy::Auto.takes("int8"), has_dot_product());
+    fn the_app_takes_the_op_only_for_int8_models_where_the_cpu_has_an_int8_tile() {
+        assert_eq!(Policy::Auto.takes("int8"), has_int8_tile());
+        assert_eq!(has_int8_tile(), cfg!(target_arch = "aarch64"));
         assert!(!Policy::Auto.takes("f32"));
         assert!(Policy::All.takes("f32") && !Policy::None.takes("int8"));
         assert!(Policy::StoredInt8.takes("int8") && !Policy::StoredInt8.takes("f32"));
