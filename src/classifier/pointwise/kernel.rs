@@ -151,7 +151,7 @@ impl Layer {
         let dot = has_dot_product();
         // The accumulators' start for the fused tiles: the zero point's share taken off.
         #[cfg(target_arch = "aarch64")]
-        let neg_zw: Vec<i32> = if dot { zw.iter().map(|z| z.wrapping_neg()).collect() } else { Vec::new() };
+        let neg_zw: Vec<i32> = zw.iter().map(|z| z.wrapping_neg()).collect();
         #[cfg(target_arch = "aarch64")]
         let clamp = self.clamp();
         let kg = self.groups();
@@ -166,16 +166,16 @@ impl Layer {
                 n if n <= TILE_P / 2 => Width::Half,
                 _ => Width::Whole,
             };
-            // Whole tiles finish in registers (aarch64 with the dot product): every output block
-            // but a partial last one, when this pixel block is whole.
+            // Whole tiles finish in registers (aarch64, with the dot product or without): every
+            // output block but a partial last one, when this pixel block is whole.
             #[cfg_attr(not(target_arch = "aarch64"), allow(unused_mut))]
             let mut first = 0;
             #[cfg(target_arch = "aarch64")]
-            if dot && pixels - pb * TILE_P >= TILE_P {
+            if pixels - pb * TILE_P >= TILE_P {
                 first = self.out_c / TILE_O;
-                // SAFETY: the CPU has the dot product; pixel block `pb` is whole; `neg_zw` and
-                // `scale` have one value per (padded) output channel (checked inside).
-                unsafe { self.fused_tiles(xt, pb * TILE_P, pixels, (&neg_zw, &scale, clamp), out) };
+                // SAFETY: `dot` only where the CPU has the dot product; pixel block `pb` is whole;
+                // `neg_zw` and `scale` have one value per (padded) output channel (checked inside).
+                unsafe { self.fused_tiles(xt, pb * TILE_P, pixels, (&neg_zw, &scale, clamp), dot, out) };
             }
             for ob in first..self.out_c.div_ceil(TILE_O) {
                 let wt = &self.w[ob * kg * TILE_O * 4..(ob + 1) * kg * TILE_O * 4];
@@ -190,9 +190,10 @@ impl Layer {
     /// the loop (it ran 70 instructions per tile of bookkeeping in Rust).
     ///
     /// # Safety
-    /// The CPU has the dot product.
+    /// `dot` only where the CPU has the dot product (the `sdot` tiles; else two halves of 4
+    /// outputs on the `smull` tiles).
     #[cfg(target_arch = "aarch64")]
-    unsafe fn fused_tiles(&self, xt: &[i8], p0: usize, pixels: usize, (neg_zw, scale, clamp): (&[i32], &[f32], (f32, f32)), out: &mut [f32]) {
+    unsafe fn fused_tiles(&self, xt: &[i8], p0: usize, pixels: usize, (neg_zw, scale, clamp): (&[i32], &[f32], (f32, f32)), dot: bool, out: &mut [f32]) {
         let (kg, blocks) = (self.groups(), self.out_c / TILE_O);
         assert!(p0 + TILE_P <= pixels && out.len() == pixels * self.out_c && xt.len() >= kg * 32);
         assert!(neg_zw.len() >= blocks * TILE_O && scale.len() >= blocks * TILE_O && self.bias.len() >= blocks * TILE_O && self.w.len() >= blocks * kg * 32);
@@ -206,9 +207,20 @@ impl Layer {
             // Block `ob`'s weights (`kg` groups of 32 bytes), 8 parameters each, and its 8 rows
             // of 8 outputs (channels first: output rows `pixels` apart from column p0; channels
             // last: pixel rows `out_c` apart from output o0) lie inside the asserted lengths.
-            match self.layout.1 {
-                Layout::ChannelsFirst => tile_sdot_pixels_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
-                Layout::ChannelsLast => tile_sdot_outputs_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
+            match (dot, self.layout.1) {
+                (true, Layout::ChannelsFirst) => tile_sdot_pixels_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
+                (true, Layout::ChannelsLast) => tile_sdot_outputs_inner_fused(w, xt.as_ptr(), kg, &p, o, stride),
+                (false, layout) => {
+                    // Outputs 4h..4h + 4: weights 16h bytes into each group, parameters 4h on, and
+                    // rows (channels first) or columns (channels last) 4h on.
+                    for h in 0..2 {
+                        let p = TileParams { init: z.add(4 * h), scale: s.add(4 * h), bias: b.add(4 * h), clamp };
+                        match layout {
+                            Layout::ChannelsFirst => tile_smull_pixels_inner_fused(w.add(16 * h), xt.as_ptr(), kg, &p, o.add(4 * h * stride), stride),
+                            Layout::ChannelsLast => tile_smull_outputs_inner_fused(w.add(16 * h), xt.as_ptr(), kg, &p, o.add(4 * h), stride),
+                        }
+                    }
+                }
             }
             w = w.add(kg * 32);
             (z, s, b) = (z.add(TILE_O), s.add(TILE_O), b.add(TILE_O));
@@ -1179,9 +1191,9 @@ sdot_half_tile!(
 /// each; `addp` folds them at the end, and `$finish` stores the 4 x 8 sums.
 #[cfg(target_arch = "aarch64")]
 macro_rules! smull_tile {
-    ($(#[$doc:meta])* $name:ident, finish [$($finish:literal),+]) => {
+    ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*), finish [$($finish:literal),+ $(,)?], operands [$($operands:tt)*]) => {
         $(#[$doc])*
-        unsafe fn $name(w: *const i8, x: *const i8, groups: usize, acc: *mut i32) {
+        unsafe fn $name(w: *const i8, x: *const i8, groups: usize, $($arg: $ty),*) {
             core::arch::asm!(
                 "movi v16.4s, #0", "movi v17.4s, #0", "movi v18.4s, #0", "movi v19.4s, #0",
                 "movi v20.4s, #0", "movi v21.4s, #0", "movi v22.4s, #0", "movi v23.4s, #0",
@@ -1291,8 +1303,8 @@ macro_rules! smull_tile {
                 w = inout(reg) w => _,
                 x = inout(reg) x => _,
                 n = inout(reg) groups => _,
-                acc = inout(reg) acc => _,
                 step = in(reg) 32usize,
+                $($operands)*
                 out("v0") _, out("v1") _, out("v2") _, out("v3") _, out("v4") _, out("v5") _, out("v6") _, out("v7") _,
                 out("v8") _, out("v9") _, out("v10") _, out("v11") _, out("v12") _, out("v13") _, out("v14") _, out("v15") _,
                 out("v16") _, out("v17") _, out("v18") _, out("v19") _, out("v20") _, out("v21") _, out("v22") _, out("v23") _,
@@ -1310,8 +1322,9 @@ smull_tile!(
     /// # Safety
     /// `w` points to `groups` blocks of 32 bytes (read: 16 of each), `x` to `groups` blocks of 32;
     /// 32 `i32` from `acc` are writable.
-    tile_smull_pixels_inner,
-    finish ["st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64", "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}]"]
+    fn tile_smull_pixels_inner(acc: *mut i32),
+    finish ["st1 {{v16.4s, v17.4s, v18.4s, v19.4s}}, [{acc}], #64", "st1 {{v20.4s, v21.4s, v22.4s, v23.4s}}, [{acc}]"],
+    operands [acc = inout(reg) acc => _,]
 );
 
 #[cfg(target_arch = "aarch64")]
@@ -1321,7 +1334,7 @@ smull_tile!(
     ///
     /// # Safety
     /// As [`tile_smull_pixels_inner`], with `acc[j * 8..j * 8 + 4]` writable for `j < 8`.
-    tile_smull_outputs_inner,
+    fn tile_smull_outputs_inner(acc: *mut i32),
     finish [
         "trn1 v0.4s, v16.4s, v18.4s", "trn2 v1.4s, v16.4s, v18.4s", "trn1 v2.4s, v20.4s, v22.4s", "trn2 v3.4s, v20.4s, v22.4s",
         "trn1 v4.2d, v0.2d, v2.2d", "trn1 v5.2d, v1.2d, v3.2d", "trn2 v6.2d, v0.2d, v2.2d", "trn2 v7.2d, v1.2d, v3.2d",
@@ -1329,6 +1342,176 @@ smull_tile!(
         "trn1 v8.2d, v12.2d, v14.2d", "trn1 v9.2d, v13.2d, v15.2d", "trn2 v10.2d, v12.2d, v14.2d", "trn2 v11.2d, v13.2d, v15.2d",
         "str q4, [{acc}]", "str q5, [{acc}, #32]", "str q6, [{acc}, #64]", "str q7, [{acc}, #96]",
         "str q8, [{acc}, #128]", "str q9, [{acc}, #160]", "str q10, [{acc}, #192]", "str q11, [{acc}, #224]"
+    ],
+    operands [acc = in(reg) acc,]
+);
+
+#[cfg(target_arch = "aarch64")]
+smull_tile!(
+    /// [`tile_smull_pixels_inner`] with the epilogue in registers, for a channels-first output:
+    /// each output's 8 sums plus `p.init` (`-z * sum(w)`), then `scvtf`, `fmul`, `fadd`,
+    /// `fmaxnm`, `fminnm` (the IEEE operations of `epilogue::one`, so the same bits), output `o`
+    /// at `out + o * stride` (floats). `p`'s pointers are the half's 4 outputs.
+    ///
+    /// # Safety
+    /// As [`tile_smull_pixels_inner`]; `p`'s pointers to 4 values each; the 4 rows of 8 floats
+    /// from `out`, `stride` apart, are writable.
+    fn tile_smull_pixels_inner_fused(p: &TileParams, out: *mut f32, stride: usize),
+    finish [
+        "ld1 {{v0.4s}}, [{init}]", "ld1 {{v1.4s}}, [{s}]", "ld1 {{v2.4s}}, [{b}]", "dup v3.4s, {lo:w}", "dup v4.4s, {hi:w}",
+        "dup v5.4s, v0.s[0]",
+        "add v16.4s, v16.4s, v5.4s",
+        "add v17.4s, v17.4s, v5.4s",
+        "scvtf v16.4s, v16.4s",
+        "scvtf v17.4s, v17.4s",
+        "fmul v16.4s, v16.4s, v1.s[0]",
+        "fmul v17.4s, v17.4s, v1.s[0]",
+        "dup v6.4s, v2.s[0]",
+        "fadd v16.4s, v16.4s, v6.4s",
+        "fadd v17.4s, v17.4s, v6.4s",
+        "fmaxnm v16.4s, v16.4s, v3.4s",
+        "fmaxnm v17.4s, v17.4s, v3.4s",
+        "fminnm v16.4s, v16.4s, v4.4s",
+        "fminnm v17.4s, v17.4s, v4.4s",
+        "st1 {{v16.4s, v17.4s}}, [{out}], {stride}",
+        "dup v5.4s, v0.s[1]",
+        "add v18.4s, v18.4s, v5.4s",
+        "add v19.4s, v19.4s, v5.4s",
+        "scvtf v18.4s, v18.4s",
+        "scvtf v19.4s, v19.4s",
+        "fmul v18.4s, v18.4s, v1.s[1]",
+        "fmul v19.4s, v19.4s, v1.s[1]",
+        "dup v6.4s, v2.s[1]",
+        "fadd v18.4s, v18.4s, v6.4s",
+        "fadd v19.4s, v19.4s, v6.4s",
+        "fmaxnm v18.4s, v18.4s, v3.4s",
+        "fmaxnm v19.4s, v19.4s, v3.4s",
+        "fminnm v18.4s, v18.4s, v4.4s",
+        "fminnm v19.4s, v19.4s, v4.4s",
+        "st1 {{v18.4s, v19.4s}}, [{out}], {stride}",
+        "dup v5.4s, v0.s[2]",
+        "add v20.4s, v20.4s, v5.4s",
+        "add v21.4s, v21.4s, v5.4s",
+        "scvtf v20.4s, v20.4s",
+        "scvtf v21.4s, v21.4s",
+        "fmul v20.4s, v20.4s, v1.s[2]",
+        "fmul v21.4s, v21.4s, v1.s[2]",
+        "dup v6.4s, v2.s[2]",
+        "fadd v20.4s, v20.4s, v6.4s",
+        "fadd v21.4s, v21.4s, v6.4s",
+        "fmaxnm v20.4s, v20.4s, v3.4s",
+        "fmaxnm v21.4s, v21.4s, v3.4s",
+        "fminnm v20.4s, v20.4s, v4.4s",
+        "fminnm v21.4s, v21.4s, v4.4s",
+        "st1 {{v20.4s, v21.4s}}, [{out}], {stride}",
+        "dup v5.4s, v0.s[3]",
+        "add v22.4s, v22.4s, v5.4s",
+        "add v23.4s, v23.4s, v5.4s",
+        "scvtf v22.4s, v22.4s",
+        "scvtf v23.4s, v23.4s",
+        "fmul v22.4s, v22.4s, v1.s[3]",
+        "fmul v23.4s, v23.4s, v1.s[3]",
+        "dup v6.4s, v2.s[3]",
+        "fadd v22.4s, v22.4s, v6.4s",
+        "fadd v23.4s, v23.4s, v6.4s",
+        "fmaxnm v22.4s, v22.4s, v3.4s",
+        "fmaxnm v23.4s, v23.4s, v3.4s",
+        "fminnm v22.4s, v22.4s, v4.4s",
+        "fminnm v23.4s, v23.4s, v4.4s",
+        "st1 {{v22.4s, v23.4s}}, [{out}], {stride}",
+    ],
+    operands [
+        init = in(reg) p.init,
+        s = in(reg) p.scale,
+        b = in(reg) p.bias,
+        lo = in(reg) p.clamp.0.to_bits(),
+        hi = in(reg) p.clamp.1.to_bits(),
+        out = inout(reg) out => _,
+        stride = in(reg) stride * 4,
+    ]
+);
+
+#[cfg(target_arch = "aarch64")]
+smull_tile!(
+    /// [`tile_smull_outputs_inner`] with the epilogue in registers, for a channels-last output:
+    /// pixel `j`'s 4 outputs at `out + j * stride` (floats), as
+    /// [`tile_smull_pixels_inner_fused`] computes them.
+    ///
+    /// # Safety
+    /// As [`tile_smull_pixels_inner`]; `p`'s pointers to 4 values each; 8 rows of 4 floats from
+    /// `out`, `stride` apart, are writable.
+    fn tile_smull_outputs_inner_fused(p: &TileParams, out: *mut f32, stride: usize),
+    finish [
+        "trn1 v0.4s, v16.4s, v18.4s", "trn2 v1.4s, v16.4s, v18.4s", "trn1 v2.4s, v20.4s, v22.4s", "trn2 v3.4s, v20.4s, v22.4s",
+        "trn1 v4.2d, v0.2d, v2.2d", "trn1 v5.2d, v1.2d, v3.2d", "trn2 v6.2d, v0.2d, v2.2d", "trn2 v7.2d, v1.2d, v3.2d",
+        "trn1 v12.4s, v17.4s, v19.4s", "trn2 v13.4s, v17.4s, v19.4s", "trn1 v14.4s, v21.4s, v23.4s", "trn2 v15.4s, v21.4s, v23.4s",
+        "trn1 v8.2d, v12.2d, v14.2d", "trn1 v9.2d, v13.2d, v15.2d", "trn2 v10.2d, v12.2d, v14.2d", "trn2 v11.2d, v13.2d, v15.2d",
+        "ld1 {{v0.4s}}, [{init}]", "ld1 {{v1.4s}}, [{s}]", "ld1 {{v2.4s}}, [{b}]", "dup v3.4s, {lo:w}", "dup v12.4s, {hi:w}",
+        "add v4.4s, v4.4s, v0.4s",
+        "scvtf v4.4s, v4.4s",
+        "fmul v4.4s, v4.4s, v1.4s",
+        "fadd v4.4s, v4.4s, v2.4s",
+        "fmaxnm v4.4s, v4.4s, v3.4s",
+        "fminnm v4.4s, v4.4s, v12.4s",
+        "st1 {{v4.4s}}, [{out}], {stride}",
+        "add v5.4s, v5.4s, v0.4s",
+        "scvtf v5.4s, v5.4s",
+        "fmul v5.4s, v5.4s, v1.4s",
+        "fadd v5.4s, v5.4s, v2.4s",
+        "fmaxnm v5.4s, v5.4s, v3.4s",
+        "fminnm v5.4s, v5.4s, v12.4s",
+        "st1 {{v5.4s}}, [{out}], {stride}",
+        "add v6.4s, v6.4s, v0.4s",
+        "scvtf v6.4s, v6.4s",
+        "fmul v6.4s, v6.4s, v1.4s",
+        "fadd v6.4s, v6.4s, v2.4s",
+        "fmaxnm v6.4s, v6.4s, v3.4s",
+        "fminnm v6.4s, v6.4s, v12.4s",
+        "st1 {{v6.4s}}, [{out}], {stride}",
+        "add v7.4s, v7.4s, v0.4s",
+        "scvtf v7.4s, v7.4s",
+        "fmul v7.4s, v7.4s, v1.4s",
+        "fadd v7.4s, v7.4s, v2.4s",
+        "fmaxnm v7.4s, v7.4s, v3.4s",
+        "fminnm v7.4s, v7.4s, v12.4s",
+        "st1 {{v7.4s}}, [{out}], {stride}",
+        "add v8.4s, v8.4s, v0.4s",
+        "scvtf v8.4s, v8.4s",
+        "fmul v8.4s, v8.4s, v1.4s",
+        "fadd v8.4s, v8.4s, v2.4s",
+        "fmaxnm v8.4s, v8.4s, v3.4s",
+        "fminnm v8.4s, v8.4s, v12.4s",
+        "st1 {{v8.4s}}, [{out}], {stride}",
+        "add v9.4s, v9.4s, v0.4s",
+        "scvtf v9.4s, v9.4s",
+        "fmul v9.4s, v9.4s, v1.4s",
+        "fadd v9.4s, v9.4s, v2.4s",
+        "fmaxnm v9.4s, v9.4s, v3.4s",
+        "fminnm v9.4s, v9.4s, v12.4s",
+        "st1 {{v9.4s}}, [{out}], {stride}",
+        "add v10.4s, v10.4s, v0.4s",
+        "scvtf v10.4s, v10.4s",
+        "fmul v10.4s, v10.4s, v1.4s",
+        "fadd v10.4s, v10.4s, v2.4s",
+        "fmaxnm v10.4s, v10.4s, v3.4s",
+        "fminnm v10.4s, v10.4s, v12.4s",
+        "st1 {{v10.4s}}, [{out}], {stride}",
+        "add v11.4s, v11.4s, v0.4s",
+        "scvtf v11.4s, v11.4s",
+        "fmul v11.4s, v11.4s, v1.4s",
+        "fadd v11.4s, v11.4s, v2.4s",
+        "fmaxnm v11.4s, v11.4s, v3.4s",
+        "fminnm v11.4s, v11.4s, v12.4s",
+        "st1 {{v11.4s}}, [{out}], {stride}",
+    ],
+    operands [
+        init = in(reg) p.init,
+        s = in(reg) p.scale,
+        b = in(reg) p.bias,
+        lo = in(reg) p.clamp.0.to_bits(),
+        hi = in(reg) p.clamp.1.to_bits(),
+        out = inout(reg) out => _,
+        stride = in(reg) stride * 4,
     ]
 );
 
@@ -1596,22 +1779,43 @@ mod tests {
 
     /// The tiles with the epilogue in registers write what the portable tile and
     /// `epilogue::one` give, bit for bit, at their place in a larger output (rows `stride`
-    /// apart), with and without the clamp. Runs where the CPU has the dot product (CI: qemu
-    /// cortex-a76); there is nothing to compare elsewhere.
+    /// apart), with and without the clamp: the `smull` tiles on any aarch64 CPU, the `sdot` ones
+    /// where the CPU has the dot product (CI: qemu cortex-a72 and cortex-a76). There is nothing
+    /// to compare elsewhere.
     #[cfg(target_arch = "aarch64")]
     #[test]
     fn the_fused_tiles_write_the_epilogues_bits() {
-        if !has_dot_product() {
-            return;
+        // One group, two, an even count and an odd one (the loops take two groups a turn).
+        for groups in [1, 2, 6, 7] {
+            fused_tiles_case(groups, false);
+            if has_dot_product() {
+                fused_tiles_case(groups, true);
+            }
         }
-        // One group, an even count and an odd one (the loop takes two groups a turn).
-        for groups in [1, 6, 7] {
-            fused_tiles_case(groups);
+    }
+
+    /// One fused tile of 8 outputs x 8 pixels at output index 3 of rows `stride` apart: the
+    /// `sdot` one, or the two `smull` halves of 4 outputs.
+    #[cfg(target_arch = "aarch64")]
+    unsafe fn fused_tile(dot: bool, layout: Layout, (w, x, groups): (&[i8], &[i8], usize), p: &TileParams, out: &mut [f32], stride: usize) {
+        let (w, x, o) = (w.as_ptr(), x.as_ptr(), out.as_mut_ptr().add(3));
+        match (dot, layout) {
+            (true, Layout::ChannelsFirst) => tile_sdot_pixels_inner_fused(w, x, groups, p, o, stride),
+            (true, Layout::ChannelsLast) => tile_sdot_outputs_inner_fused(w, x, groups, p, o, stride),
+            (false, _) => {
+                for h in 0..2 {
+                    let ph = TileParams { init: p.init.add(4 * h), scale: p.scale.add(4 * h), bias: p.bias.add(4 * h), clamp: p.clamp };
+                    match layout {
+                        Layout::ChannelsFirst => tile_smull_pixels_inner_fused(w.add(16 * h), x, groups, &ph, o.add(4 * h * stride), stride),
+                        Layout::ChannelsLast => tile_smull_outputs_inner_fused(w.add(16 * h), x, groups, &ph, o.add(4 * h), stride),
+                    }
+                }
+            }
         }
     }
 
     #[cfg(target_arch = "aarch64")]
-    fn fused_tiles_case(groups: usize) {
+    fn fused_tiles_case(groups: usize, dot: bool) {
         let w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 255) as i32 - 127).map(|v| v as i8).collect();
         let x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 256) as i32 - 128).map(|v| v as i8).collect();
         let init: Vec<i32> = (0..8).map(|o| 1000 * o - 3500).collect();
@@ -1623,18 +1827,18 @@ mod tests {
             let params = TileParams { init: init.as_ptr(), scale: scale.as_ptr(), bias: bias.as_ptr(), clamp };
             let stride = 11;
             let want = |o: usize, j: usize| epilogue::one(sums[o * so + j * sj], -init[o], scale[o], bias[o], clamp);
-            let mut out = vec![f32::NAN; 8 * stride + 8];
-            // SAFETY: dot product checked by the caller; `groups` blocks of 32 bytes; 8 rows of 8 from index 3
-            // with rows 11 apart end at 3 + 7 * 11 + 8 <= 96.
-            unsafe { tile_sdot_pixels_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
-            for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
-                assert_eq!(out[3 + o * stride + j].to_bits(), want(o, j).to_bits(), "channels first, {groups} groups, output {o} pixel {j}, clamp {clamp:?}");
-            }
-            let mut out = vec![f32::NAN; 8 * stride + 8];
-            // SAFETY: as above.
-            unsafe { tile_sdot_outputs_inner_fused(w.as_ptr(), x.as_ptr(), groups, &params, out.as_mut_ptr().add(3), stride) };
-            for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
-                assert_eq!(out[3 + j * stride + o].to_bits(), want(o, j).to_bits(), "channels last, {groups} groups, output {o} pixel {j}, clamp {clamp:?}");
+            for layout in [Layout::ChannelsFirst, Layout::ChannelsLast] {
+                let mut out = vec![f32::NAN; 8 * stride + 8];
+                // SAFETY: dot product checked by the caller where `dot`; `groups` blocks of 32
+                // bytes; 8 rows of 8 from index 3 with rows 11 apart end at 3 + 7 * 11 + 8 <= 96.
+                unsafe { fused_tile(dot, layout, (&w, &x, groups), &params, &mut out, stride) };
+                for (o, j) in (0..8).flat_map(|o| (0..8).map(move |j| (o, j))) {
+                    let at = match layout {
+                        Layout::ChannelsFirst => 3 + o * stride + j,
+                        Layout::ChannelsLast => 3 + j * stride + o,
+                    };
+                    assert_eq!(out[at].to_bits(), want(o, j).to_bits(), "dot {dot}, {layout:?}, {groups} groups, output {o} pixel {j}, clamp {clamp:?}");
+                }
             }
         }
     }
