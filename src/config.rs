@@ -213,7 +213,7 @@ pub fn default_model_reason() -> &'static str {
     use crate::classifier::pointwise::{has_dot_product, has_int8_tile};
     match (pointwise.takes("int8"), has_int8_tile(), has_dot_product()) {
         (true, true, true) => "int8 first: this CPU has the dot product, so its 1x1 convolutions run in int8 on sdot (0.40x f32's instructions)",
-        (true, true, false) => "int8 first: this aarch64 CPU runs its 1x1 convolutions in int8 on smull/sadalp, without the dot product (0.67x f32's instructions)",
+        (true, true, false) => "int8 first: this aarch64 CPU runs its 1x1 convolutions in int8 on smull/sadalp, without the dot product (0.64x f32's instructions)",
         (true, false, _) => "int8 first: --int8 all runs its 1x1 convolutions in int8 on the portable tile (a Pi's arithmetic, slowly)",
         (false, true, _) => "f32 first: --int8 none keeps int8 arithmetic off",
         (false, false, _) => "f32 first: this CPU has no fast int8 tile (not aarch64), and int8 weights in f32 arithmetic are no faster",
