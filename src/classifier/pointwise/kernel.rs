@@ -1191,6 +1191,22 @@ sdot_half_tile!(
 /// each; `addp` folds them at the end, and `$finish` stores the 4 x 8 sums.
 #[cfg(target_arch = "aarch64")]
 macro_rules! smull_tile {
+    // A fused tile: the epilogue's parameters, the output and its row stride (floats).
+    ($(#[$doc:meta])* fn $name:ident, finish [$($finish:literal),+ $(,)?], fused) => {
+        smull_tile!(
+            $(#[$doc])* fn $name(p: &TileParams, out: *mut f32, stride: usize),
+            finish [$($finish),+],
+            operands [
+                init = in(reg) p.init,
+                s = in(reg) p.scale,
+                b = in(reg) p.bias,
+                lo = in(reg) p.clamp.0.to_bits(),
+                hi = in(reg) p.clamp.1.to_bits(),
+                out = inout(reg) out => _,
+                stride = in(reg) stride * 4,
+            ]
+        );
+    };
     ($(#[$doc:meta])* fn $name:ident($($arg:ident: $ty:ty),*), finish [$($finish:literal),+ $(,)?], operands [$($operands:tt)*]) => {
         $(#[$doc])*
         unsafe fn $name(w: *const i8, x: *const i8, groups: usize, $($arg: $ty),*) {
@@ -1356,7 +1372,7 @@ smull_tile!(
     /// # Safety
     /// As [`tile_smull_pixels_inner`]; `p`'s pointers to 4 values each; the 4 rows of 8 floats
     /// from `out`, `stride` apart, are writable.
-    fn tile_smull_pixels_inner_fused(p: &TileParams, out: *mut f32, stride: usize),
+    fn tile_smull_pixels_inner_fused,
     finish [
         "ld1 {{v0.4s}}, [{init}]", "ld1 {{v1.4s}}, [{s}]", "ld1 {{v2.4s}}, [{b}]", "dup v3.4s, {lo:w}", "dup v4.4s, {hi:w}",
         "dup v5.4s, v0.s[0]",
@@ -1420,15 +1436,7 @@ smull_tile!(
         "fminnm v23.4s, v23.4s, v4.4s",
         "st1 {{v22.4s, v23.4s}}, [{out}], {stride}",
     ],
-    operands [
-        init = in(reg) p.init,
-        s = in(reg) p.scale,
-        b = in(reg) p.bias,
-        lo = in(reg) p.clamp.0.to_bits(),
-        hi = in(reg) p.clamp.1.to_bits(),
-        out = inout(reg) out => _,
-        stride = in(reg) stride * 4,
-    ]
+    fused
 );
 
 #[cfg(target_arch = "aarch64")]
@@ -1440,7 +1448,7 @@ smull_tile!(
     /// # Safety
     /// As [`tile_smull_pixels_inner`]; `p`'s pointers to 4 values each; 8 rows of 4 floats from
     /// `out`, `stride` apart, are writable.
-    fn tile_smull_outputs_inner_fused(p: &TileParams, out: *mut f32, stride: usize),
+    fn tile_smull_outputs_inner_fused,
     finish [
         "trn1 v0.4s, v16.4s, v18.4s", "trn2 v1.4s, v16.4s, v18.4s", "trn1 v2.4s, v20.4s, v22.4s", "trn2 v3.4s, v20.4s, v22.4s",
         "trn1 v4.2d, v0.2d, v2.2d", "trn1 v5.2d, v1.2d, v3.2d", "trn2 v6.2d, v0.2d, v2.2d", "trn2 v7.2d, v1.2d, v3.2d",
@@ -1504,21 +1512,14 @@ smull_tile!(
         "fminnm v11.4s, v11.4s, v12.4s",
         "st1 {{v11.4s}}, [{out}], {stride}",
     ],
-    operands [
-        init = in(reg) p.init,
-        s = in(reg) p.scale,
-        b = in(reg) p.bias,
-        lo = in(reg) p.clamp.0.to_bits(),
-        hi = in(reg) p.clamp.1.to_bits(),
-        out = inout(reg) out => _,
-        stride = in(reg) stride * 4,
-    ]
+    fused
 );
 
 /// One pixel, without the dot product: outputs 0-7 at `acc[0..8]`, for blocks of one pixel (the
 /// 9-pixel maps at the end of the network are 8 + 1, and the whole tile would do 8 times the
-/// work) or of four (36 = 32 + 4), once per pixel (`x` offset by 4 bytes a pixel). `ld1r` repeats the pixel's 4 channels across a register; weights and the
-/// int16 pairing as in [`smull_tile`]: v16-v19 hold outputs (0, 1), (2, 3), (4, 5), (6, 7).
+/// work) or of four (36 = 32 + 4), once per pixel (`x` offset by 4 bytes a pixel). `ld1r`
+/// repeats the pixel's 4 channels across a register; weights and the int16 pairing as in
+/// [`smull_tile`]: v16-v19 hold outputs (0, 1), (2, 3), (4, 5), (6, 7).
 ///
 /// # Safety
 /// `w` points to `groups` blocks of 32 bytes, `x` to `groups` blocks of 32 (read: the first 4 of
