@@ -561,8 +561,8 @@ fn tile(w: &[i8], x: &[i8], groups: usize, (order, width): (Order, Width), dot: 
         // Without the dot product: two halves of 4 outputs, all 8 pixels (the packed input is
         // zero past the last pixel), or for a narrow block the one-pixel tile per pixel.
         if width != Width::Whole {
-            // A block of one pixel, or of at most 4: the one-pixel tile per pixel (15
-            // instructions per 64 multiply-adds, against 106 for the whole tile's 8 pixels).
+            // A block of one pixel, or of at most 4: the one-pixel tile per pixel. Per two groups
+            // that is 15 instructions a pixel (60 for 4), where the whole tile runs 106.
             let n = if width == Width::One { 1 } else { TILE_P / 2 };
             for j in 0..n {
                 // SAFETY: NEON is part of aarch64; `groups` blocks of 32 bytes in `w` and `x`
@@ -1587,7 +1587,7 @@ pub fn has_dot_product() -> bool {
 pub fn variant() -> &'static str {
     if has_dot_product() {
         "aarch64 sdot"
-    } else if cfg!(target_arch = "aarch64") {
+    } else if has_int8_tile() {
         "aarch64 NEON smull"
     } else {
         "portable"
@@ -1729,7 +1729,8 @@ mod tests {
         // On a CPU with dot product both run; elsewhere `tile` is the portable one, and the two
         // orders must hold the same sums transposed.
         // Weights from -127 to 127 (a layer's are never -128), inputs -128 to 127, with the
-        // extremes in the first three groups (the single one and the first pair): the int16 sums of the smull tile at their largest.
+        // extremes in the first three groups (the single one and the first pair): the int16
+        // sums of the smull tile at their largest.
         let groups = 5;
         let mut w: Vec<i8> = (0..groups * 32).map(|i| ((i * 73) % 255) as i32 - 127).map(|v| v as i8).collect();
         let mut x: Vec<i8> = (0..groups * 32).map(|i| ((i * 31) % 256) as i32 - 128).map(|v| v as i8).collect();
