@@ -8,6 +8,7 @@ pub mod depthwise;
 mod dequantize;
 mod graph;
 pub mod pointwise;
+pub mod pointwise_f32;
 mod tract;
 
 pub use self::dequantize::fold_constants as fold_constant_dequantize;

@@ -31,6 +31,8 @@ pub struct TractClassifier {
     int8_pointwise: usize,
     /// How many of those clamp their input (the ReLU6 before them) themselves.
     int8_relu6_inputs: usize,
+    /// 1x1 convolutions on petcam's f32 op.
+    f32_pointwise: usize,
 }
 
 /// How a model is turned into a plan.
@@ -42,6 +44,9 @@ pub struct LoadOptions {
     /// Which models' 1x1 convolutions run on petcam's int8 op ([`super::pointwise`]): by default
     /// int8 models on aarch64 CPUs.
     pub int8: super::pointwise::Policy,
+    /// Which f32 1x1 convolutions run on petcam's f32 op ([`super::pointwise_f32`]): by default
+    /// all, where the CPU has AVX-512F or AVX2+FMA.
+    pub pointwise_f32: super::pointwise_f32::Policy,
 }
 
 /// What [`super::depthwise::substitute`] did to a loaded model.
@@ -96,10 +101,17 @@ impl TractClassifier {
         let mut typed = typed.into_decluttered().map_err(parse)?;
         let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
         let depthwise = DepthwiseUse { replaced, with_relu6 };
+        if replaced > 0 && super::depthwise::MOVES_CHANNELS_LAST_ITSELF {
+            // tract's own depthwise `Conv` asks for channels last only where tract-linalg has a
+            // channel-inner kernel (aarch64); elsewhere petcam's op asks, and one more declutter
+            // carries the layout through the graph.
+            typed.declutter().map_err(parse)?;
+        }
         let (int8_pointwise, int8_relu6_inputs) = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed, options.int8.only_int8_weights()).map_err(parse)? } else { (0, 0) };
+        let f32_pointwise = super::pointwise_f32::substitute(&mut typed, options.pointwise_f32).map_err(parse)?;
         let plan = typed.into_optimized().and_then(|m| m.into_runnable()).map_err(parse)?;
         let no_pet = meta.no_pet_index();
-        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise, int8_relu6_inputs })
+        Ok(TractClassifier { path: p(), meta, plan, no_pet, depthwise, int8_pointwise, int8_relu6_inputs, f32_pointwise })
     }
 
     /// How many depthwise convolutions run on petcam's own op.
@@ -110,6 +122,11 @@ impl TractClassifier {
     /// How many 1x1 convolutions run in int8 on petcam's op (0: the model runs in f32).
     pub fn int8_pointwise(&self) -> usize {
         self.int8_pointwise
+    }
+
+    /// How many 1x1 convolutions run on petcam's f32 op.
+    pub fn f32_pointwise(&self) -> usize {
+        self.f32_pointwise
     }
 
     /// How many of the int8 1x1 convolutions took the ReLU6 before them into their quantiser.

@@ -199,6 +199,11 @@ impl Layer {
         let mut scratch = if self.writes_in_place() { self.padded_channels_last(x) } else { vec![0.0f32; self.scratch_len()] };
         #[cfg(target_arch = "x86_64")]
         {
+            if std::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU has AVX-512F (which implies FMA), checked just above.
+                unsafe { run_avx512(self, x, out, &mut scratch) };
+                return;
+            }
             if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
                 // SAFETY: the CPU has AVX2 and FMA, checked just above.
                 unsafe { run_avx2_fma(self, x, out, &mut scratch) };
@@ -231,6 +236,9 @@ fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bo
 pub fn variant() -> &'static str {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            return "x86_64 AVX-512F";
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             return "x86_64 AVX2+FMA";
         }
@@ -278,6 +286,13 @@ impl MulAdd for Fused {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2_fma(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+    run_with::<Fused>(layer, x, out, scratch)
+}
+
+/// The same code with 16-lane vectors: one register per block of [`LANES`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,fma")]
+unsafe fn run_avx512(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
     run_with::<Fused>(layer, x, out, scratch)
 }
 

@@ -36,7 +36,12 @@ pub struct DepthwiseConv {
 /// Whether the op asks tract to move the channel axis last (and accepts the move): where its
 /// channel-inner kernel is the fast one (aarch64 NEON, 16 channels a block). tract's own depthwise
 /// `Conv` asks the same on aarch64, and the 1x1 convolutions around follow the layout.
-const PREFERS_CHANNELS_LAST: bool = cfg!(target_arch = "aarch64");
+const PREFERS_CHANNELS_LAST: bool = cfg!(any(target_arch = "aarch64", target_arch = "x86_64"));
+
+/// Whether the channels-last layout comes from petcam's op alone: on x86_64 tract-linalg has no
+/// channel-inner depthwise kernel, so tract's own `Conv` does not ask for it, and the graph is
+/// decluttered once more after [`substitute`] to carry the op's request through it.
+pub const MOVES_CHANNELS_LAST_ITSELF: bool = cfg!(target_arch = "x86_64");
 
 impl DepthwiseConv {
     pub fn new(geometry: Geometry, batched: bool, layout: Layout, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {
