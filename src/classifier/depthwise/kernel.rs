@@ -489,6 +489,24 @@ fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f3
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    {
+        let geo = &layer.geo;
+        if std::is_x86_feature_detected!("avx512f") && matches!((geo.kh, geo.kw), (3, 3) | (5, 5)) {
+            assert!(input.len() >= geo.plane_rows() * geo.hwc_cols() * geo.padded_channels() && output.len() >= geo.out_h * geo.out_w * geo.padded_channels());
+            assert!(layer.weights.len() >= geo.kh * geo.kw * geo.padded_channels() && layer.bias.len() >= geo.padded_channels());
+            // SAFETY: the CPU has AVX-512F, checked just above; `avx512` reads the padded copy
+            // and writes `output` within the lengths asserted just above (the indices of the
+            // loop below).
+            unsafe {
+                match geo.kh {
+                    3 => avx512::points::<3, 9, RELU6>(layer, input, output),
+                    _ => avx512::points::<5, 25, RELU6>(layer, input, output),
+                }
+            }
+            return;
+        }
+    }
     #[allow(unreachable_code)]
     let geo = &layer.geo;
     let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
@@ -511,6 +529,59 @@ fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f3
                 }
                 activate::<RELU6>(&mut acc);
                 o[c0..c0 + LANES].copy_from_slice(&acc);
+            }
+        }
+    }
+}
+
+/// [`Scheme::ChannelInner`] with AVX-512F on x86_64: one block of 16 channels (one register) at
+/// a time, its 9 or 25 filter vectors held in registers while the block's output points are
+/// walked, so each tap is one load and one fused multiply-add (the loop above reloads the
+/// filters for every point and checks every slice). The same fused multiply-adds in the same
+/// order as the loop above, so the same bits.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::{Layer, LANES};
+    use std::arch::x86_64::*;
+
+    const _: () = assert!(LANES == 16, "a block is one AVX-512 register");
+
+    /// # Safety
+    /// The CPU has AVX-512F; the layer is `K` x `K` (`T` = `K * K` taps); `input` is the padded
+    /// channel-last copy and `output` `[out_h, out_w, Cp]`, both at least as long as the
+    /// geometry says.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn points<const K: usize, const T: usize, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
+        let geo = &layer.geo;
+        let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
+        let (inp, outp, wp, bp) = (input.as_ptr(), output.as_mut_ptr(), layer.weights.as_ptr(), layer.bias.as_ptr());
+        let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
+        for c0 in (0..cp).step_by(LANES) {
+            // SAFETY (whole loop): every index is one the portable loop reads or writes, within
+            // the lengths the caller promised.
+            unsafe {
+                let mut w = [zero; T];
+                for (t, v) in w.iter_mut().enumerate() {
+                    *v = _mm512_loadu_ps(wp.add(t * cp + c0));
+                }
+                let b = _mm512_loadu_ps(bp.add(c0));
+                for oy in 0..geo.out_h {
+                    let row = inp.add((oy * geo.stride_h * cols) * cp + c0);
+                    let out_row = outp.add(oy * geo.out_w * cp + c0);
+                    for ox in 0..geo.out_w {
+                        let base = row.add(ox * geo.stride_w * cp);
+                        let mut acc = b;
+                        for ky in 0..K {
+                            for kx in 0..K {
+                                acc = _mm512_fmadd_ps(_mm512_loadu_ps(base.add((ky * cols + kx) * cp)), w[ky * K + kx], acc);
+                            }
+                        }
+                        if RELU6 {
+                            acc = _mm512_min_ps(_mm512_max_ps(acc, zero), six);
+                        }
+                        _mm512_storeu_ps(out_row.add(ox * cp), acc);
+                    }
+                }
             }
         }
     }
