@@ -72,28 +72,37 @@ pub struct Layer {
     layout: (Layout, Layout),
     relu6: bool,
     isa: Isa,
-    /// `[out blocks][in_c][NB]`, outputs past `out_c` zero.
+    /// Outputs in the tile's rows and pixels in its vectors (see [`Layer::new`]).
+    swapped: bool,
+    /// `[out blocks][in_c][NB]`, outputs past `out_c` zero; swapped, `[out blocks][in_c][MR]`.
     packed: Vec<f32>,
-    /// `[out blocks * NB]`, zero past `out_c`.
+    /// `[out blocks * NB]` (swapped: `* MR`), zero past `out_c`.
     bias: Vec<f32>,
 }
 
 impl Layer {
     /// `weights` is `[out_c, in_c]`, `bias` `[out_c]`; `relu6` clamps the outputs to `[0, 6]`.
-    pub fn new(in_c: usize, out_c: usize, layout: (Layout, Layout), weights: &[f32], bias: &[f32], relu6: bool, isa: Isa) -> Layer {
+    /// `pixels`, the map size the layer will see, picks the tile's orientation: a channels-first
+    /// output of at least `NB` pixels is computed *swapped*, outputs in the tile's rows (the
+    /// weights broadcast) and pixels in its vectors, so that each row is stored straight into the
+    /// output's channel plane instead of through a transposing copy, and a projection to a few
+    /// channels (16, 24, 40) does not fill most of an `NB`-wide block with padding.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(in_c: usize, out_c: usize, layout: (Layout, Layout), weights: &[f32], bias: &[f32], relu6: bool, isa: Isa, pixels: usize) -> Layer {
         assert!(in_c > 0 && out_c > 0 && weights.len() == in_c * out_c && bias.len() == out_c, "pointwise layer {in_c} -> {out_c}: {} weights, {} biases", weights.len(), bias.len());
-        let nb = isa.nb();
-        let blocks = out_c.div_ceil(nb);
-        let mut packed = vec![0.0; blocks * in_c * nb];
+        let swapped = layout.1 == Layout::ChannelsFirst && pixels >= isa.nb();
+        let width = if swapped { isa.mr() } else { isa.nb() };
+        let blocks = out_c.div_ceil(width);
+        let mut packed = vec![0.0; blocks * in_c * width];
         for o in 0..out_c {
-            let (blk, lane) = (o / nb, o % nb);
+            let (blk, lane) = (o / width, o % width);
             for k in 0..in_c {
-                packed[(blk * in_c + k) * nb + lane] = weights[o * in_c + k];
+                packed[(blk * in_c + k) * width + lane] = weights[o * in_c + k];
             }
         }
         let mut padded = bias.to_vec();
-        padded.resize(blocks * nb, 0.0);
-        Layer { in_c, out_c, layout, relu6, isa, packed, bias: padded }
+        padded.resize(blocks * width, 0.0);
+        Layer { in_c, out_c, layout, relu6, isa, swapped, packed, bias: padded }
     }
 
     pub fn in_channels(&self) -> usize {
@@ -121,6 +130,10 @@ impl Layer {
     pub fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
         let (k, n) = (self.in_c, self.out_c);
         assert!(x.len() == pixels * k && y.len() == pixels * n, "pointwise: {} inputs and {} outputs for {pixels} pixels of {k} -> {n}", x.len(), y.len());
+        if self.swapped {
+            self.run_swapped(x, pixels, y, scratch);
+            return;
+        }
         let (mr, nb) = (self.isa.mr(), self.isa.nb());
         scratch.clear();
         scratch.resize(k * mr, 0.0);
@@ -138,7 +151,7 @@ impl Layer {
                 // A whole block of a channels-last output is stored in place (row stride n);
                 // otherwise the tile goes through `tile` ([MR][NB]) and is copied out.
                 let (dst, stride) = if direct { (&mut y[p0 * n + o0..], n) } else { (&mut tile[..], nb) };
-                self.isa_tile(scratch, w, b, k, rows, dst, stride);
+                self.isa_tile(scratch, w, b, false, k, rows, dst, stride);
                 if !direct {
                     for r in 0..rows {
                         for c in 0..cols {
@@ -155,19 +168,53 @@ impl Layer {
         }
     }
 
-    /// One tile: the first `rows` rows of `dst` (row stride `stride`, `NB` values each) get the
-    /// outputs of the packed input `xp` (`[k][MR]`) with weight block `w` and bias `b`.
-    fn isa_tile(&self, xp: &[f32], w: &[f32], b: &[f32], k: usize, rows: usize, dst: &mut [f32], stride: usize) {
-        assert!(xp.len() >= k * self.isa.mr() && w.len() >= k * self.isa.nb() && b.len() >= self.isa.nb());
-        assert!(rows >= 1 && rows <= self.isa.mr() && dst.len() >= (rows - 1) * stride + self.isa.nb());
+    /// [`run`](Self::run) for a swapped layer (channels-first output): tiles of `NB` pixels
+    /// (packed `[k][NB]`) against blocks of `MR` outputs, each tile row one output channel's
+    /// `NB` pixels.
+    fn run_swapped(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+        let (k, n) = (self.in_c, self.out_c);
+        let (mr, nb) = (self.isa.mr(), self.isa.nb());
+        scratch.clear();
+        scratch.resize(k * nb, 0.0);
+        let mut tile = [0.0f32; 12 * 32];
+        let mut p0 = 0;
+        while p0 < pixels {
+            let cols = nb.min(pixels - p0);
+            pack_tile(x, self.layout.0, pixels, k, p0, cols, nb, scratch);
+            for blk in 0..n.div_ceil(mr) {
+                let w = &self.packed[blk * k * mr..(blk + 1) * k * mr];
+                let b = &self.bias[blk * mr..(blk + 1) * mr];
+                let o0 = blk * mr;
+                let rows = mr.min(n - o0);
+                if cols == nb {
+                    self.isa_tile(w, scratch, b, true, k, rows, &mut y[o0 * pixels + p0..], pixels);
+                } else {
+                    self.isa_tile(w, scratch, b, true, k, rows, &mut tile[..], nb);
+                    for r in 0..rows {
+                        y[(o0 + r) * pixels + p0..(o0 + r) * pixels + p0 + cols].copy_from_slice(&tile[r * nb..r * nb + cols]);
+                    }
+                }
+            }
+            p0 += cols;
+        }
+    }
+
+    /// One tile: the first `rows` rows of `dst` (row stride `stride`, `NB` values each) get
+    /// `bc * vec`, where `bc` is `[k][MR]` (broadcast, one value per row) and `vec` `[k][NB]`,
+    /// plus the bias `b`: one value per column, or with `bias_rows` one per row.
+    #[allow(clippy::too_many_arguments)]
+    fn isa_tile(&self, bc: &[f32], vec: &[f32], b: &[f32], bias_rows: bool, k: usize, rows: usize, dst: &mut [f32], stride: usize) {
+        let (mr, nb) = (self.isa.mr(), self.isa.nb());
+        assert!(bc.len() >= k * mr && vec.len() >= k * nb && b.len() >= if bias_rows { mr } else { nb });
+        assert!(rows >= 1 && rows <= mr && dst.len() >= (rows - 1) * stride + nb);
         match self.isa {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `Isa::detect` found the features; the asserts above bound every access.
-            Isa::Avx512 => unsafe { x86::tile_avx512(xp.as_ptr(), w.as_ptr(), b.as_ptr(), k, rows, dst.as_mut_ptr(), stride, self.relu6) },
+            Isa::Avx512 => unsafe { x86::tile_avx512(bc.as_ptr(), vec.as_ptr(), b.as_ptr(), bias_rows, k, rows, dst.as_mut_ptr(), stride, self.relu6) },
             #[cfg(target_arch = "x86_64")]
             // SAFETY: as above.
-            Isa::Avx2Fma => unsafe { x86::tile_avx2(xp.as_ptr(), w.as_ptr(), b.as_ptr(), k, rows, dst.as_mut_ptr(), stride, self.relu6) },
-            _ => tile_portable(xp, w, b, k, rows, dst, stride, self.relu6),
+            Isa::Avx2Fma => unsafe { x86::tile_avx2(bc.as_ptr(), vec.as_ptr(), b.as_ptr(), bias_rows, k, rows, dst.as_mut_ptr(), stride, self.relu6) },
+            _ => tile_portable(bc, vec, b, bias_rows, k, rows, dst, stride, self.relu6),
         }
     }
 }
@@ -196,7 +243,7 @@ fn pack_tile(x: &[f32], layout: Layout, pixels: usize, k: usize, p0: usize, rows
 /// The portable tile: 4 pixels x 16 outputs, plain multiply and add (the compiler vectorises the
 /// 16 outputs).
 #[allow(clippy::too_many_arguments)]
-fn tile_portable(xp: &[f32], w: &[f32], b: &[f32], k: usize, rows: usize, dst: &mut [f32], stride: usize, relu6: bool) {
+fn tile_portable(xp: &[f32], w: &[f32], b: &[f32], bias_rows: bool, k: usize, rows: usize, dst: &mut [f32], stride: usize, relu6: bool) {
     const MR: usize = 4;
     const NB: usize = 16;
     let mut acc = [[0.0f32; NB]; MR];
@@ -209,7 +256,7 @@ fn tile_portable(xp: &[f32], w: &[f32], b: &[f32], k: usize, rows: usize, dst: &
     }
     for (r, a) in acc.iter().enumerate().take(rows) {
         for (c, s) in a.iter().enumerate() {
-            let v = s + b[c];
+            let v = s + if bias_rows { b[r] } else { b[c] };
             dst[r * stride + c] = if relu6 { v.max(0.0).min(6.0) } else { v };
         }
     }
@@ -225,11 +272,11 @@ mod x86 {
     macro_rules! tile {
         ($name:ident, $feat:literal, $mr:literal, $lanes:literal, $v:ty, $load:ident, $set1:ident, $fmadd:ident, $add:ident, $max:ident, $min:ident, $store:ident, $zero:ident) => {
             /// # Safety
-            /// The CPU has the features; `xp` holds `k * MR` values, `w` `k * NB`, `b` `NB`, and
-            /// `dst` `(rows - 1) * stride + NB`; `1 <= rows <= MR`.
+            /// The CPU has the features; `xp` holds `k * MR` values, `w` `k * NB`, `b` `NB` (`MR`
+            /// with `bias_rows`), and `dst` `(rows - 1) * stride + NB`; `1 <= rows <= MR`.
             #[target_feature(enable = $feat)]
             #[allow(clippy::too_many_arguments)]
-            pub unsafe fn $name(xp: *const f32, w: *const f32, b: *const f32, k: usize, rows: usize, dst: *mut f32, stride: usize, relu6: bool) {
+            pub unsafe fn $name(xp: *const f32, w: *const f32, b: *const f32, bias_rows: bool, k: usize, rows: usize, dst: *mut f32, stride: usize, relu6: bool) {
                 const MR: usize = $mr;
                 const L: usize = $lanes;
                 let mut lo: [$v; MR] = [$zero(); MR];
@@ -249,9 +296,10 @@ mod x86 {
                 }
                 // SAFETY: as above.
                 unsafe {
-                    let (b0, b1) = ($load(b), $load(b.add(L)));
+                    let (b0, b1) = if bias_rows { ($zero(), $zero()) } else { ($load(b), $load(b.add(L))) };
                     let (zero, six) = ($zero(), $set1(6.0));
                     for r in 0..rows {
+                        let (b0, b1) = if bias_rows { ($set1(*b.add(r)), $set1(*b.add(r))) } else { (b0, b1) };
                         let (mut a, mut c) = ($add(lo[r], b0), $add(hi[r], b1));
                         if relu6 {
                             a = $min($max(a, zero), six);
@@ -331,7 +379,7 @@ mod tests {
                         (Layout::ChannelsLast, Layout::ChannelsFirst),
                         (Layout::ChannelsLast, Layout::ChannelsLast),
                     ] {
-                        let layer = Layer::new(k, n, layout, &w, &b, relu6, isa);
+                        let layer = Layer::new(k, n, layout, &w, &b, relu6, isa, p);
                         let xin = if layout.0 == Layout::ChannelsLast { transpose(&x, k, p) } else { x.clone() };
                         let mut y = vec![f32::NAN; n * p];
                         layer.run(&xin, p, &mut y, &mut Vec::new());
@@ -346,7 +394,7 @@ mod tests {
 
     #[test]
     fn wrong_lengths_are_refused() {
-        let layer = Layer::new(2, 3, (Layout::ChannelsLast, Layout::ChannelsLast), &[0.0; 6], &[0.0; 3], false, Isa::Portable);
+        let layer = Layer::new(2, 3, (Layout::ChannelsLast, Layout::ChannelsLast), &[0.0; 6], &[0.0; 3], false, Isa::Portable, 3);
         let r = std::panic::catch_unwind(|| layer.run(&[0.0; 5], 3, &mut [0.0; 9], &mut Vec::new()));
         assert!(r.is_err());
     }

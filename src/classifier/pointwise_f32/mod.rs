@@ -114,7 +114,7 @@ pub fn substitute(model: &mut TypedModel, policy: Policy) -> TractResult<usize> 
     let mut replaced = 0;
     for id in model.eval_order()? {
         let Some(c) = chain::at(model, id)?.filter(|c| c.pixels >= 2) else { continue };
-        let layer = Layer::new(c.in_c, c.out_c, c.layout, &c.weights, &c.bias, c.relu6, isa);
+        let layer = Layer::new(c.in_c, c.out_c, c.layout, &c.weights, &c.bias, c.relu6, isa, c.pixels);
         let op = PointwiseF32 { layer: Arc::new(layer), pixels: c.pixels, out_shape: c.out_shape };
         let node = &model.nodes()[id];
         let mut patch = TypedModelPatch::new(format!("petcam-pointwise-f32 {}", node.name));
