@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The same ONNX files in onnxruntime (PyPI, CPU, 1 intra-op thread) and in petcam's tract path
 # (`petcam bench`, 1 thread), on the same input, alternating over several rounds so that drift
-# on a shared machine hits all: petcam as it ships (its own depthwise op), petcam with tract's own
-# depthwise op (`--depthwise tract`), onnxruntime. Prints, per model variant, the median of the
+# on a shared machine hits all: petcam as it ships (its own depthwise op, and on x86_64 its own f32
+# 1x1 op), tract's own ops throughout (`--depthwise tract --pointwise tract`), onnxruntime. Prints, per model variant, the median of the
 # per-round medians and the ratios to ORT, and checks the runtimes' logits agree.
 #
 #   scripts/bench-vs-onnxruntime.sh [ROUNDS] [RUNS]        (defaults 7 rounds x 300 runs)
@@ -48,13 +48,13 @@ int8="$work/$(basename "$f32" -f32.onnx)-ort-int8-qdq.onnx"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs); $(date -u +%F)"
 echo "onnxruntime $("$venv/bin/python" -c 'import onnxruntime; print(onnxruntime.__version__)'), petcam $("$bin" --version | cut -d' ' -f2) (tract-onnx)"
 echo "$rounds rounds x $runs runs per runtime and model, alternating; input $(basename "$input" .f32)"
-printf '\n%-44s %10s %10s %10s %12s %12s %10s\n' model "petcam ms" "tract-dw" "ORT ms" "petcam/ORT" "tract-dw/ORT" "max |dz|"
+printf '\n%-44s %10s %10s %10s %12s %12s %10s\n' model "petcam ms" "tract ms" "ORT ms" "petcam/ORT" "tract/ORT" "max |dz|"
 median_of() { "$venv/bin/python" -c 'import json,sys; d=json.load(sys.stdin); print(d["inference"]["median_ms"] if "inference" in d else d["median_ms"])'; }
 for m in "${models[@]}"; do
   t=(); u=(); o=()
   for r in $(seq "$rounds"); do
     tj=$("$bin" bench --model "$m" --input-raw "$input" --runs "$runs" --warmup 20 --json --log warn)
-    uj=$("$bin" bench --model "$m" --input-raw "$input" --runs "$runs" --warmup 20 --json --log warn --depthwise tract)
+    uj=$("$bin" bench --model "$m" --input-raw "$input" --runs "$runs" --warmup 20 --json --log warn --depthwise tract --pointwise tract)
     oj=$($py time "$m" "$input" "$runs" 20)
     t+=("$(echo "$tj" | median_of)"); u+=("$(echo "$uj" | median_of)"); o+=("$(echo "$oj" | median_of)")
   done

@@ -157,6 +157,11 @@ pub enum Cmd {
         /// (all it can take), `tract` (none).
         #[arg(long, value_enum, default_value_t = DepthwiseArg::Auto)]
         depthwise: DepthwiseArg,
+        /// Which f32 1x1 convolutions run on petcam's own f32 op: `auto` (the app's choice: all
+        /// but the last where the CPU has AVX-512F or AVX2+FMA), `petcam` (all but the last, any
+        /// CPU), `tract` (none).
+        #[arg(long, value_enum, default_value_t = DepthwiseArg::Auto)]
+        pointwise: DepthwiseArg,
         /// Also time tract's own depthwise op in the same run (alternating rounds with the plan
         /// `--depthwise` picks) and print the ratio and the largest logit difference.
         #[arg(long)]
@@ -189,7 +194,7 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     Ok((w, h))
 }
 
-/// `petcam bench --depthwise`.
+/// `petcam bench --depthwise` and `--pointwise`: petcam's op where the app puts it, everywhere it can run, or nowhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DepthwiseArg {
     Auto,
@@ -200,6 +205,18 @@ pub enum DepthwiseArg {
 impl DepthwiseArg {
     pub fn policy(self) -> petcam::classifier::depthwise::Policy {
         use petcam::classifier::depthwise::Policy;
+        match self {
+            DepthwiseArg::Auto => Policy::Auto,
+            DepthwiseArg::Petcam => Policy::All,
+            DepthwiseArg::Tract => Policy::None,
+        }
+    }
+}
+
+impl DepthwiseArg {
+    /// The same choice for the f32 1x1 convolutions (`petcam bench --pointwise`).
+    pub fn pointwise_policy(self) -> petcam::classifier::pointwise_f32::Policy {
+        use petcam::classifier::pointwise_f32::Policy;
         match self {
             DepthwiseArg::Auto => Policy::Auto,
             DepthwiseArg::Petcam => Policy::All,

@@ -306,8 +306,8 @@ fn run(cmd: Cmd) -> Result<i32> {
             Ok(0)
         }
         Cmd::Demo { model, out } => demo(&model, &out),
-        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, compare_depthwise, json, dump_input } => {
-            let options = LoadOptions { depthwise: depthwise.policy(), ..Default::default() };
+        Cmd::Bench { model, image, input_raw, runs, warmup, threads, profile, depthwise, pointwise, compare_depthwise, json, dump_input } => {
+            let options = LoadOptions { depthwise: depthwise.policy(), pointwise_f32: pointwise.pointwise_policy(), ..Default::default() };
             bench(&model, image.as_deref(), input_raw.as_deref(), runs, warmup, threads, profile, (options, compare_depthwise), json, dump_input.as_deref())
         }
         Cmd::Record { dir, camera, frames, format, width, height, images, frames_per_image } => {
@@ -354,16 +354,20 @@ fn describe_int8(c: &TractClassifier) -> String {
         (true, false) => "this aarch64 CPU has no dot product",
         (false, _) => "this CPU has no int8 tile",
     };
+    let f32_op = match (c.f32_pointwise(), petcam::classifier::pointwise_f32::Policy::All.isa()) {
+        (0, _) | (_, None) => "in tract".to_string(),
+        (m, Some(isa)) => format!("on petcam's f32 op ({m}, {})", isa.name()),
+    };
     if n > 0 {
         format!("{n} in int8 on petcam's op ({}, {} taking the ReLU6 before them; {cpu})", petcam::classifier::pointwise::variant(), c.int8_relu6_inputs())
     } else if precision == "int8" {
         if petcam::classifier::pointwise::has_int8_tile() {
-            format!("f32 in tract, on the int8 weights (--int8 none; {cpu})")
+            format!("f32 {f32_op}, on the int8 weights (--int8 none; {cpu})")
         } else {
-            format!("f32 in tract, on the int8 weights ({cpu}: int8 arithmetic pays only on aarch64)")
+            format!("f32 {f32_op}, on the int8 weights ({cpu}: int8 arithmetic pays only on aarch64)")
         }
     } else {
-        "f32 in tract (an f32 model)".into()
+        format!("f32 {f32_op} (an f32 model)")
     }
 }
 
@@ -433,7 +437,7 @@ fn bench(
     if json {
         out!(
             "{}",
-            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "int8_relu6_inputs": c.int8_relu6_inputs(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
+            serde_json::json!({"model": path, "threads": threads, "load_ms": load_ms, "depthwise": dw, "int8_pointwise": c.int8_pointwise(), "int8_relu6_inputs": c.int8_relu6_inputs(), "f32_pointwise": c.f32_pointwise(), "inference": timing, "logits": logits, "profile": nodes, "compare_depthwise": compared})
         );
         return Ok(0);
     }

@@ -11,6 +11,10 @@ fn info_describes_the_shipped_model() {
     assert!(out.contains("no_pet") && out.contains("beagle"), "{out}");
     // On x86_64 every depthwise convolution runs on petcam's own op (issue 19), and info says so.
     assert!(out.contains("depthwise    16 convolutions on petcam's op (16 with ReLU6 fused"), "{out}");
+    // Where the CPU has AVX-512F or AVX2+FMA (x86_64) the 32 1x1 convolutions run on petcam's
+    // f32 op; elsewhere in tract.
+    let f32_op = petcam::classifier::pointwise_f32::Policy::Auto.isa();
+    assert_eq!(out.contains("1x1 convs    f32 on petcam's f32 op (32, x86_64 "), f32_op.is_some(), "{out}");
     // The default model finds pets with its locator head; the 128 px alternative has none.
     assert!(out.contains("found by this model's locator head"), "{out}");
     let alt = stdout(&petcam(&["info", model().with_file_name("petcam-effnet-lite0-128-f32.onnx").to_str().unwrap()]));
@@ -30,6 +34,20 @@ fn bench_compares_the_two_depthwise_ops_on_the_same_input() {
     let o = petcam(&["bench", "--model", model().to_str().unwrap(), "--runs", "2", "--depthwise", "tract", "--json"]);
     let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).unwrap();
     assert_eq!(v["depthwise"]["replaced"], 0, "{v}");
+}
+
+#[test]
+fn bench_runs_the_1x1_convolutions_on_petcams_f32_op_or_on_tracts() {
+    let run = |choice: &str| {
+        let o = petcam(&["bench", "--model", model().to_str().unwrap(), "--runs", "2", "--warmup", "0", "--pointwise", choice, "--json"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        serde_json::from_str::<serde_json::Value>(stdout(&o).trim()).unwrap()
+    };
+    let (ours, tracts) = (run("petcam"), run("tract"));
+    assert_eq!((ours["f32_pointwise"].as_u64(), tracts["f32_pointwise"].as_u64()), (Some(32), Some(0)), "{ours} {tracts}");
+    let (a, b) = (ours["logits"].as_array().unwrap(), tracts["logits"].as_array().unwrap());
+    let worst = a.iter().zip(b).map(|(x, y)| (x.as_f64().unwrap() - y.as_f64().unwrap()).abs()).fold(0.0, f64::max);
+    assert!(a.len() == 38 && worst < 1e-3, "logits differ by {worst}: {ours} {tracts}");
 }
 
 #[test]

@@ -9,6 +9,7 @@ mod dequantize;
 mod graph;
 pub mod pointwise;
 pub mod pointwise_f32;
+pub mod simd;
 mod tract;
 
 pub use self::dequantize::fold_constants as fold_constant_dequantize;

@@ -9,11 +9,15 @@
 //! special cases, no second pass for the activation. The scratch rows are wide enough that the
 //! last block of a row may compute past the output's width; those columns are never stored.
 //!
-//! Vector width comes from the compiler: the same code is built once with AVX2 + FMA (chosen at
-//! run time on x86_64) and once for the target's baseline (SSE2 on x86_64, NEON with fused
-//! multiply-add on aarch64, scalar VFP on armv7, where rustc's target has no NEON). The one
-//! exception is [`Scheme::ChannelInner`] on aarch64, hand-written with NEON (`mod neon`: two
-//! output points per filter load), the scheme tract's channels-last graph gives it there.
+//! Vector width comes from the compiler: the same code is built with AVX-512F and with AVX2 + FMA
+//! (chosen at run time on x86_64: [`crate::classifier::simd`]) and once for the target's
+//! baseline (SSE2 on x86_64, NEON with fused multiply-add on aarch64, scalar VFP on armv7, where
+//! rustc's target has no NEON). The exceptions are [`Scheme::ChannelInner`]'s points, the scheme
+//! of a channels-last graph: hand-written with NEON on aarch64 (`mod neon`: two output points
+//! per filter load) and with AVX-512F / AVX2 intrinsics on x86_64 (`mod x86`: the filters loaded
+//! once per block of channels).
+
+pub use crate::classifier::simd::Level;
 
 /// Output columns computed together: two AVX registers, four NEON or SSE registers, held in
 /// registers across all the taps of one block.
@@ -194,23 +198,25 @@ impl Layer {
     /// # Panics
     /// When a length does not match the geometry.
     pub fn run(&self, x: &[f32], out: &mut [f32]) {
+        self.run_at(crate::classifier::simd::level(), x, out)
+    }
+
+    /// [`run`](Self::run) with the code for `level` of x86_64 vector extensions (at most what
+    /// the CPU has: [`crate::classifier::simd::detected`]; lower levels for the tests).
+    pub fn run_at(&self, level: Level, x: &[f32], out: &mut [f32]) {
         assert_eq!(x.len(), self.geo.input_len(), "depthwise input length");
         assert_eq!(out.len(), self.geo.output_len(), "depthwise output length");
+        assert!(level <= crate::classifier::simd::detected(), "{level:?} is more than this CPU has");
         let mut scratch = if self.writes_in_place() { self.padded_channels_last(x) } else { vec![0.0f32; self.scratch_len()] };
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU has AVX-512F (which implies FMA), checked just above.
-                unsafe { run_avx512(self, x, out, &mut scratch) };
-                return;
-            }
-            if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-                // SAFETY: the CPU has AVX2 and FMA, checked just above.
-                unsafe { run_avx2_fma(self, x, out, &mut scratch) };
-                return;
-            }
+        match level {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX-512F and FMA (asserted above).
+            Level::Avx512 => unsafe { run_avx512(self, x, out, &mut scratch) },
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: the CPU has AVX2 and FMA (asserted above).
+            Level::Avx2Fma => unsafe { run_avx2_fma(self, x, out, &mut scratch) },
+            _ => run_with::<Baseline, { Level::Baseline as u8 }>(self, x, out, &mut scratch),
         }
-        run_with::<Baseline>(self, x, out, &mut scratch);
     }
 }
 
@@ -234,24 +240,7 @@ fn depthwise(geo: &Geometry, x: &[f32], weights: &[f32], bias: &[f32], relu6: bo
 
 /// Which variant [`Layer::run`] uses on this CPU, for `petcam info` and the benchmarks.
 pub fn variant() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx512f") {
-            return "x86_64 AVX-512F";
-        }
-        if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
-            return "x86_64 AVX2+FMA";
-        }
-        "x86_64 SSE2"
-    }
-    #[cfg(target_arch = "aarch64")]
-    {
-        "aarch64 NEON"
-    }
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
-    {
-        "portable"
-    }
+    crate::classifier::simd::level().name()
 }
 
 /// `a * b + c`: fused where the instruction set has a vector FMA, two operations elsewhere
@@ -286,23 +275,23 @@ impl MulAdd for Fused {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn run_avx2_fma(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-    run_with::<Fused>(layer, x, out, scratch)
+    run_with::<Fused, { Level::Avx2Fma as u8 }>(layer, x, out, scratch)
 }
 
 /// The same code with 16-lane vectors: one register per block of [`LANES`].
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,fma")]
 unsafe fn run_avx512(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
-    run_with::<Fused>(layer, x, out, scratch)
+    run_with::<Fused, { Level::Avx512 as u8 }>(layer, x, out, scratch)
 }
 
 #[inline(always)]
-fn run_with<M: MulAdd>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+fn run_with<M: MulAdd, const L: u8>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
     match (layer.scheme, layer.relu6) {
         (Scheme::Rows, true) => rows::<M, true>(layer, x, out, scratch),
         (Scheme::Rows, false) => rows::<M, false>(layer, x, out, scratch),
-        (Scheme::ChannelInner, true) => channel_inner::<M, true>(layer, x, out, scratch),
-        (Scheme::ChannelInner, false) => channel_inner::<M, false>(layer, x, out, scratch),
+        (Scheme::ChannelInner, true) => channel_inner::<M, L, true>(layer, x, out, scratch),
+        (Scheme::ChannelInner, false) => channel_inner::<M, L, false>(layer, x, out, scratch),
     }
 }
 
@@ -415,10 +404,10 @@ fn fill_phase_planes(geo: &Geometry, x: &[f32], scratch: &mut [f32]) {
 /// buffer, then at every output point [`LANES`] channels at a time over all taps, written
 /// channel-last and copied back to `[C, out_h, out_w]`.
 #[inline(always)]
-fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
+fn channel_inner<M: MulAdd, const L: u8, const RELU6: bool>(layer: &Layer, x: &[f32], out: &mut [f32], scratch: &mut [f32]) {
     if layer.writes_in_place() {
         // `run` made the padded copy.
-        channel_inner_points::<M, RELU6>(layer, scratch, out);
+        channel_inner_points::<M, L, RELU6>(layer, scratch, out);
         return;
     }
     let geo = &layer.geo;
@@ -451,7 +440,7 @@ fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &m
         }
     }
     let output = &mut spare[..geo.out_h * geo.out_w * cp];
-    channel_inner_points::<M, RELU6>(layer, input, output);
+    channel_inner_points::<M, L, RELU6>(layer, input, output);
     let out_plane = geo.out_h * geo.out_w;
     match layer.layout {
         Layout::ChannelsFirst => {
@@ -473,7 +462,7 @@ fn channel_inner<M: MulAdd, const RELU6: bool>(layer: &Layer, x: &[f32], out: &m
 /// The arithmetic of [`Scheme::ChannelInner`]: `input` is the padded channel-last copy, `output`
 /// `[out_h, out_w, Cp]`.
 #[inline(always)]
-fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
+fn channel_inner_points<M: MulAdd, const L: u8, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
     #[cfg(target_arch = "aarch64")]
     {
         let geo = &layer.geo;
@@ -492,16 +481,18 @@ fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f3
     #[cfg(target_arch = "x86_64")]
     {
         let geo = &layer.geo;
-        if std::is_x86_feature_detected!("avx512f") && matches!((geo.kh, geo.kw), (3, 3) | (5, 5)) {
+        if L != Level::Baseline as u8 && matches!((geo.kh, geo.kw), (3, 3) | (5, 5)) {
             assert!(input.len() >= geo.plane_rows() * geo.hwc_cols() * geo.padded_channels() && output.len() >= geo.out_h * geo.out_w * geo.padded_channels());
             assert!(layer.weights.len() >= geo.kh * geo.kw * geo.padded_channels() && layer.bias.len() >= geo.padded_channels());
-            // SAFETY: the CPU has AVX-512F, checked just above; `avx512` reads the padded copy
-            // and writes `output` within the lengths asserted just above (the indices of the
-            // loop below).
+            // SAFETY: `run_at` checked that the CPU has the level's features (`L` is the level
+            // `run_at` was given); `x86` reads the padded copy and writes `output` within the
+            // lengths asserted just above (the indices of the loop below).
             unsafe {
-                match geo.kh {
-                    3 => avx512::points::<3, 9, RELU6>(layer, input, output),
-                    _ => avx512::points::<5, 25, RELU6>(layer, input, output),
+                match (L == Level::Avx512 as u8, geo.kh) {
+                    (true, 3) => x86::points_avx512::<3, 9, RELU6>(layer, input, output),
+                    (true, _) => x86::points_avx512::<5, 25, RELU6>(layer, input, output),
+                    (false, 3) => x86::points_avx2::<3, 9, RELU6>(layer, input, output),
+                    (false, _) => x86::points_avx2::<5, 25, RELU6>(layer, input, output),
                 }
             }
             return;
@@ -534,57 +525,63 @@ fn channel_inner_points<M: MulAdd, const RELU6: bool>(layer: &Layer, input: &[f3
     }
 }
 
-/// [`Scheme::ChannelInner`] with AVX-512F on x86_64: one block of 16 channels (one register) at
-/// a time, its 9 or 25 filter vectors held in registers while the block's output points are
-/// walked, so each tap is one load and one fused multiply-add (the loop above reloads the
-/// filters for every point and checks every slice). The same fused multiply-adds in the same
-/// order as the loop above, so the same bits.
+/// [`Scheme::ChannelInner`] with AVX-512F or AVX2 on x86_64: a block of one register's channels
+/// (16, or 8) at a time, its 9 or 25 filter vectors loaded once while the block's output points
+/// are walked (held in registers where they fit: AVX-512's 32), so each tap is one load and one
+/// fused multiply-add; the portable loop reloads the filters for every point and checks every
+/// slice. The same fused multiply-adds in the same order as the portable loop, so the same bits.
 #[cfg(target_arch = "x86_64")]
-mod avx512 {
+mod x86 {
     use super::{Layer, LANES};
     use std::arch::x86_64::*;
 
-    const _: () = assert!(LANES == 16, "a block is one AVX-512 register");
-
-    /// # Safety
-    /// The CPU has AVX-512F; the layer is `K` x `K` (`T` = `K * K` taps); `input` is the padded
-    /// channel-last copy and `output` `[out_h, out_w, Cp]`, both at least as long as the
-    /// geometry says.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn points<const K: usize, const T: usize, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
-        let geo = &layer.geo;
-        let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
-        let (inp, outp, wp, bp) = (input.as_ptr(), output.as_mut_ptr(), layer.weights.as_ptr(), layer.bias.as_ptr());
-        let (zero, six) = (_mm512_setzero_ps(), _mm512_set1_ps(6.0));
-        for c0 in (0..cp).step_by(LANES) {
-            // SAFETY (whole loop): every index is one the portable loop reads or writes, within
-            // the lengths the caller promised.
-            unsafe {
-                let mut w = [zero; T];
-                for (t, v) in w.iter_mut().enumerate() {
-                    *v = _mm512_loadu_ps(wp.add(t * cp + c0));
-                }
-                let b = _mm512_loadu_ps(bp.add(c0));
-                for oy in 0..geo.out_h {
-                    let row = inp.add((oy * geo.stride_h * cols) * cp + c0);
-                    let out_row = outp.add(oy * geo.out_w * cp + c0);
-                    for ox in 0..geo.out_w {
-                        let base = row.add(ox * geo.stride_w * cp);
-                        let mut acc = b;
-                        for ky in 0..K {
-                            for kx in 0..K {
-                                acc = _mm512_fmadd_ps(_mm512_loadu_ps(base.add((ky * cols + kx) * cp)), w[ky * K + kx], acc);
+    macro_rules! points {
+        ($name:ident, $feat:literal, $lanes:literal, $v:ty, $load:ident, $set1:ident, $fmadd:ident, $max:ident, $min:ident, $store:ident, $zero:ident) => {
+            /// # Safety
+            /// The CPU has the features; the layer is `K` x `K` (`T` = `K * K` taps); `input` is
+            /// the padded channel-last copy and `output` `[out_h, out_w, Cp]`, both at least as
+            /// long as the geometry says.
+            #[target_feature(enable = $feat)]
+            pub unsafe fn $name<const K: usize, const T: usize, const RELU6: bool>(layer: &Layer, input: &[f32], output: &mut [f32]) {
+                const _: () = assert!(LANES % $lanes == 0, "a block is whole registers");
+                let geo = &layer.geo;
+                let (cp, cols) = (geo.padded_channels(), geo.hwc_cols());
+                let (inp, outp, wp, bp) = (input.as_ptr(), output.as_mut_ptr(), layer.weights.as_ptr(), layer.bias.as_ptr());
+                let (zero, six) = ($zero(), $set1(6.0));
+                for c0 in (0..cp).step_by($lanes) {
+                    // SAFETY (whole loop): every index is one the portable loop reads or writes,
+                    // within the lengths the caller promised.
+                    unsafe {
+                        let mut w = [zero; T];
+                        for (t, v) in w.iter_mut().enumerate() {
+                            *v = $load(wp.add(t * cp + c0));
+                        }
+                        let b = $load(bp.add(c0));
+                        for oy in 0..geo.out_h {
+                            let row = inp.add((oy * geo.stride_h * cols) * cp + c0);
+                            let out_row = outp.add(oy * geo.out_w * cp + c0);
+                            for ox in 0..geo.out_w {
+                                let base = row.add(ox * geo.stride_w * cp);
+                                let mut acc = b;
+                                for ky in 0..K {
+                                    for kx in 0..K {
+                                        acc = $fmadd($load(base.add((ky * cols + kx) * cp)), w[ky * K + kx], acc);
+                                    }
+                                }
+                                if RELU6 {
+                                    acc = $min($max(acc, zero), six);
+                                }
+                                $store(out_row.add(ox * cp), acc);
                             }
                         }
-                        if RELU6 {
-                            acc = _mm512_min_ps(_mm512_max_ps(acc, zero), six);
-                        }
-                        _mm512_storeu_ps(out_row.add(ox * cp), acc);
                     }
                 }
             }
-        }
+        };
     }
+
+    points!(points_avx512, "avx512f", 16, __m512, _mm512_loadu_ps, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_max_ps, _mm512_min_ps, _mm512_storeu_ps, _mm512_setzero_ps);
+    points!(points_avx2, "avx2,fma", 8, __m256, _mm256_loadu_ps, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_max_ps, _mm256_min_ps, _mm256_storeu_ps, _mm256_setzero_ps);
 }
 
 /// [`Scheme::ChannelInner`] with NEON intrinsics on aarch64: 16 channels (4 vectors) of two
@@ -824,17 +821,21 @@ mod tests {
         let w = values(geo.channels * geo.kh * geo.kw, 2);
         let b = values(geo.channels, 3);
         let want = reference(&geo, &x, &w, &b, relu6);
-        for (scheme, layout) in [(Scheme::Rows, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsLast)] {
-            let mut out = vec![f32::NAN; geo.output_len()];
-            let layer = Layer::new(geo, scheme, layout, &w, &b, relu6);
-            if layout == Layout::ChannelsLast {
-                layer.run(&channels_last(&x, geo.channels), &mut out);
-                out = channels_first(&out, geo.channels);
-            } else {
-                layer.run(&x, &mut out);
-            }
-            for (i, (a, e)) in out.iter().zip(&want).enumerate() {
-                assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{geo:?} {scheme:?} {layout:?} relu6={relu6}: output {i} is {a}, want {e}");
+        // Every level of vector extensions this CPU has (x86_64: baseline, AVX2, AVX-512).
+        let levels = [Level::Baseline, Level::Avx2Fma, Level::Avx512].into_iter().filter(|l| *l <= crate::classifier::simd::detected());
+        for level in levels {
+            for (scheme, layout) in [(Scheme::Rows, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsFirst), (Scheme::ChannelInner, Layout::ChannelsLast)] {
+                let mut out = vec![f32::NAN; geo.output_len()];
+                let layer = Layer::new(geo, scheme, layout, &w, &b, relu6);
+                if layout == Layout::ChannelsLast {
+                    layer.run_at(level, &channels_last(&x, geo.channels), &mut out);
+                    out = channels_first(&out, geo.channels);
+                } else {
+                    layer.run_at(level, &x, &mut out);
+                }
+                for (i, (a, e)) in out.iter().zip(&want).enumerate() {
+                    assert!((a - e).abs() <= 1e-4 * (1.0 + e.abs()), "{geo:?} {scheme:?} {layout:?} {level:?} relu6={relu6}: output {i} is {a}, want {e}");
+                }
             }
         }
     }
@@ -851,6 +852,10 @@ mod tests {
                         }
                         check(geometry(3, h, w, k, stride, pads), stride == 1);
                         check(geometry(17, h, w, k, stride, pads), stride != 1);
+                        // Whole blocks of channels: the channels-last layout is read in place.
+                        if k > 1 && stride < 3 && h * w <= 16 * 16 {
+                            check(geometry(32, h, w, k, stride, pads), true);
+                        }
                     }
                 }
             }

@@ -24,18 +24,19 @@ pub enum Isa {
 }
 
 impl Isa {
-    /// The best this CPU has.
+    /// The best this CPU has ([`crate::classifier::simd::level`]).
     pub fn detect() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Isa::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                return Isa::Avx2Fma;
-            }
+        Isa::at(crate::classifier::simd::level())
+    }
+
+    /// The tile for a level of x86_64 vector extensions.
+    pub fn at(level: crate::classifier::simd::Level) -> Isa {
+        use crate::classifier::simd::Level;
+        match level {
+            Level::Avx512 => Isa::Avx512,
+            Level::Avx2Fma => Isa::Avx2Fma,
+            Level::Baseline => Isa::Portable,
         }
-        Isa::Portable
     }
 
     /// Pixels per tile.
@@ -342,17 +343,8 @@ mod tests {
     }
 
     fn isas() -> Vec<Isa> {
-        let mut v = vec![Isa::Portable];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-                v.push(Isa::Avx2Fma);
-            }
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                v.push(Isa::Avx512);
-            }
-        }
-        v
+        use crate::classifier::simd::{detected, Level};
+        [Level::Baseline, Level::Avx2Fma, Level::Avx512].into_iter().filter(|l| *l <= detected()).map(Isa::at).collect()
     }
 
     /// Every variant this CPU has, every layout pair, the 1x1 shapes of EfficientNet-Lite0 at
