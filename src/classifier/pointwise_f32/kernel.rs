@@ -84,14 +84,15 @@ pub struct Layer {
 impl Layer {
     /// `weights` is `[out_c, in_c]`, `bias` `[out_c]`; `relu6` clamps the outputs to `[0, 6]`.
     /// `pixels`, the map size the layer will see, picks the tile's orientation: a channels-first
-    /// output of at least `NB` pixels is computed *swapped*, outputs in the tile's rows (the
-    /// weights broadcast) and pixels in its vectors, so that each row is stored straight into the
-    /// output's channel plane instead of through a transposing copy, and a projection to a few
-    /// channels (16, 24, 40) does not fill most of an `NB`-wide block with padding.
+    /// output is computed *swapped*, outputs in the tile's rows (the weights broadcast) and
+    /// pixels in its vectors, where that fills the tiles at least as well
+    /// ([`swapped_fills_more`]): each row is then stored straight into the output's channel
+    /// plane instead of through a transposing copy, and a projection to a few channels (16, 24,
+    /// 40) does not fill most of an `NB`-wide block with padding.
     #[allow(clippy::too_many_arguments)]
     pub fn new(in_c: usize, out_c: usize, layout: (Layout, Layout), weights: &[f32], bias: &[f32], relu6: bool, isa: Isa, pixels: usize) -> Layer {
         assert!(in_c > 0 && out_c > 0 && weights.len() == in_c * out_c && bias.len() == out_c, "pointwise layer {in_c} -> {out_c}: {} weights, {} biases", weights.len(), bias.len());
-        let swapped = layout.1 == Layout::ChannelsFirst && pixels >= isa.nb();
+        let swapped = layout.1 == Layout::ChannelsFirst && swapped_fills_more(isa, pixels, out_c);
         let width = if swapped { isa.mr() } else { isa.nb() };
         let blocks = out_c.div_ceil(width);
         let mut packed = vec![0.0; blocks * in_c * width];
@@ -218,6 +219,16 @@ impl Layer {
             _ => tile_portable(bc, vec, b, bias_rows, k, rows, dst, stride, self.relu6),
         }
     }
+}
+
+/// Whether the swapped orientation (tiles of `NB` pixels by `MR` outputs) wastes no more of its
+/// tiles on padding than the plain one (`MR` pixels by `NB` outputs) for this map and layer:
+/// a 576-pixel map to 24 channels fills every swapped tile (the plain one 24 of 32 lanes), a
+/// 36-pixel map only 36 of 64 swapped columns (the plain one all its rows).
+pub fn swapped_fills_more(isa: Isa, pixels: usize, out_c: usize) -> bool {
+    let fill = |n: usize, step: usize| n as f64 / (n.div_ceil(step) * step) as f64;
+    let (mr, nb) = (isa.mr(), isa.nb());
+    fill(pixels, nb) * fill(out_c, mr) >= fill(pixels, mr) * fill(out_c, nb)
 }
 
 /// Copies pixels `p0..p0 + rows` of `x` into `xp` as `[k][mr]` (rows past `rows` left as they
@@ -382,6 +393,16 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn the_orientation_that_wastes_less_of_the_tiles_is_chosen() {
+        // AVX-512: 12 x 32 plain, 32 x 12 swapped.
+        assert!(swapped_fills_more(Isa::Avx512, 576, 24));
+        assert!(swapped_fills_more(Isa::Avx512, 2304, 16));
+        assert!(swapped_fills_more(Isa::Avx512, 144, 40));
+        assert!(!swapped_fills_more(Isa::Avx512, 36, 112));
+        assert!(!swapped_fills_more(Isa::Avx512, 9, 192));
     }
 
     #[test]
