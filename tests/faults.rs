@@ -61,7 +61,7 @@ impl Display for Flaky {
     }
     fn show(&mut self, _: &Canvas) -> Result<(), DisplayError> {
         self.shows += 1;
-        if self.shows <= 2 || self.shows % 3 == 0 {
+        if self.shows <= 2 || self.shows.is_multiple_of(3) {
             return Err(DisplayError { device: "/dev/spidev0.0".into(), message: "SPI write failed".into() });
         }
         Ok(())

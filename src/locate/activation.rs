@@ -496,7 +496,7 @@ impl Locate for ActivationLocator {
             self.saw = false;
             return CentreCrop.locate(rgb);
         }
-        if self.frame % self.cfg.every.max(1) == 0 {
+        if self.frame.is_multiple_of(self.cfg.every.max(1)) {
             let target = match self.pet_map(rgb) {
                 Ok((rows, cols, map)) => self.frame_pet((rows, cols, &map), (w, h)),
                 Err(e) => {

@@ -361,7 +361,7 @@ fn fill_phase_planes(geo: &Geometry, x: &[f32], scratch: &mut [f32]) {
             let (p0, p1) = scratch.split_at_mut(plane);
             let row = py * cols..(py + 1) * cols;
             let (even, odd) = (&mut p0[row.clone()], &mut p1[row]);
-            let (first, second) = if geo.pad_left % 2 == 0 { (even, odd) } else { (odd, even) };
+            let (first, second) = if geo.pad_left.is_multiple_of(2) { (even, odd) } else { (odd, even) };
             let (at_a, at_b) = (geo.pad_left / 2, geo.pad_left.div_ceil(2));
             if at_b >= cols {
                 continue;

@@ -306,7 +306,7 @@ mod epilogue {
     pub fn rows(acc: &[i32], params: Params, clamp: (f32, f32), out: &mut [f32], (start, stride): (usize, usize)) -> bool {
         let count = acc.len() / 8;
         let (Params::PerRow(z, s, b) | Params::PerLane(z, s, b)) = params;
-        assert!(acc.len() % 8 == 0 && z.len() >= 8 && s.len() >= 8 && b.len() >= 8);
+        assert!(acc.len().is_multiple_of(8) && z.len() >= 8 && s.len() >= 8 && b.len() >= 8);
         assert!(count == 0 || (stride >= 8 && start + (count - 1) * stride + 8 <= out.len()), "epilogue rows out of bounds");
         #[cfg(target_arch = "aarch64")]
         {

@@ -269,7 +269,10 @@ fn tile_portable(xp: &[f32], w: &[f32], b: &[f32], bias_rows: bool, k: usize, ro
     for (r, a) in acc.iter().enumerate().take(rows) {
         for (c, s) in a.iter().enumerate() {
             let v = s + if bias_rows { b[r] } else { b[c] };
-            dst[r * stride + c] = if relu6 { v.max(0.0).min(6.0) } else { v };
+            // max/min as the vector tiles do (and tract's ReLU6), not clamp's NaN rule.
+            #[allow(clippy::manual_clamp)]
+            let v = if relu6 { v.max(0.0).min(6.0) } else { v };
+            dst[r * stride + c] = v;
         }
     }
 }
