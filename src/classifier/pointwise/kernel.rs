@@ -434,7 +434,7 @@ impl Quantiser {
     /// there is a fast path (aarch64, channels a multiple of 4): how many pixels it packed.
     fn pack_channels_first_fast(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) -> usize {
         #[cfg(target_arch = "aarch64")]
-        if in_c % 4 == 0 {
+        if in_c.is_multiple_of(4) {
             // SAFETY: NEON is part of aarch64; the loops stay inside `x` (in_c x pixels) and
             // `scratch` (whole tiles of in_c / 4 groups), as the asserts in `run` and
             // `scratch_len` give.
@@ -449,7 +449,7 @@ impl Quantiser {
     /// (aarch64, channels a multiple of 16): whether it packed everything.
     fn pack_channels_last_fast(&self, x: &[f32], in_c: usize, pixels: usize, scratch: &mut [i8]) -> bool {
         #[cfg(target_arch = "aarch64")]
-        if in_c % 16 == 0 {
+        if in_c.is_multiple_of(16) {
             // SAFETY: as in `pack_channels_first_fast`.
             unsafe { self.pack_channels_last_neon(x, in_c, pixels, scratch) };
             return true;
