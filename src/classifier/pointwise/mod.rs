@@ -14,76 +14,41 @@
 
 pub mod chain;
 pub mod kernel;
+pub mod op;
 
 pub use self::kernel::{has_dot_product, has_int8_tile, variant, Layer, Layout};
-use super::graph::{floats, relu6_before};
+use self::op::{Kernel, PointwiseOp};
+use super::graph::relu6_before;
 use std::sync::Arc;
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
 
-/// One 1x1 convolution in int8 arithmetic: f32 `[in_c, pixels]` (or `[pixels, in_c]`, possibly
-/// with leading axes of size 1) to f32 `out_shape`.
-#[derive(Debug, Clone)]
-pub struct PointwiseConv {
-    layer: Arc<Layer>,
-    pixels: usize,
-    out_shape: TVec<usize>,
-}
+/// One 1x1 convolution in int8 arithmetic (`PetcamPointwiseI8` in tract's graph).
+pub type PointwiseConv = PointwiseOp<Layer>;
 
-/// Ops are compared when tract deduplicates nodes.
-impl PartialEq for PointwiseConv {
-    fn eq(&self, other: &Self) -> bool {
-        self.pixels == other.pixels && self.out_shape == other.out_shape && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+impl Kernel for Layer {
+    const NAME: &'static str = "PetcamPointwiseI8";
+    type Scratch = Vec<i8>;
+    fn in_channels(&self) -> usize {
+        Layer::in_channels(self)
     }
-}
-impl Eq for PointwiseConv {}
-
-impl Op for PointwiseConv {
-    fn name(&self) -> StaticName {
-        "PetcamPointwiseI8".into()
+    fn out_channels(&self) -> usize {
+        Layer::out_channels(self)
     }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        let l = &self.layer;
-        let (a, b) = l.layout();
-        Ok(vec![format!("{} -> {} on {} pixels, {a:?} -> {b:?}{} ({})", l.in_channels(), l.out_channels(), self.pixels, if l.relu6() { ", ReLU6" } else { "" }, variant())])
+    fn layout(&self) -> (Layout, Layout) {
+        Layer::layout(self)
     }
-
-    fn validation(&self) -> Validation {
-        Validation::Rounding
+    fn relu6(&self) -> bool {
+        Layer::relu6(self)
     }
-
-    op_as_typed_op!();
-}
-
-impl EvalOp for PointwiseConv {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let x = args_1!(inputs);
-        let xs = floats(&x)?;
-        ensure!(xs.len() == self.pixels * self.layer.in_channels(), "PetcamPointwiseI8 wants {} values, got {:?}", self.pixels * self.layer.in_channels(), x.shape());
-        // SAFETY: plain f32 values, every one of which `Layer::run` writes (its tests fill the
-        // output with NaN first and compare every value).
-        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.out_shape)? };
-        let mut view = out.try_as_plain_ram_mut()?;
-        let mut scratch = Vec::new();
-        self.layer.run(xs, self.pixels, view.as_slice_mut::<f32>()?, &mut scratch);
-        Ok(tvec!(out.into_tvalue()))
+    fn variant(&self) -> &'static str {
+        variant()
     }
-}
-
-impl TypedOp for PointwiseConv {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamPointwiseI8 takes one f32 input");
-        Ok(tvec!(f32::fact(self.out_shape.iter().map(|d| d.to_dim()).collect::<TVec<_>>())))
+    fn arithmetic(&self) -> DatumType {
+        i8::datum_type()
     }
-
-    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        Ok(tvec!((Cost::FMA(i8::datum_type()), (self.pixels * self.layer.in_channels() * self.layer.out_channels()).to_dim())))
+    fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<i8>) {
+        Layer::run(self, x, pixels, y, scratch)
     }
-
-    as_op!();
 }
 
 /// Which models' 1x1 convolutions [`substitute`] gives to petcam's int8 op.
@@ -196,7 +161,7 @@ fn plan_for(model: &TypedModel, id: usize) -> TractResult<Option<(PointwiseConv,
         return Ok(None);
     }
     let layer = Layer::new(c.in_c, c.out_c, c.layout, &c.weights, &c.bias, c.relu6);
-    Ok(Some((PointwiseConv { layer: Arc::new(layer), pixels: c.pixels, out_shape: c.out_shape }, c.last)))
+    Ok(Some((PointwiseConv::new(layer, c.pixels, c.out_shape), c.last)))
 }
 
 #[cfg(test)]

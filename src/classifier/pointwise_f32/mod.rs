@@ -11,75 +11,38 @@
 
 pub mod kernel;
 
-use self::kernel::{Isa, Layer};
+use self::kernel::{Isa, Layer, Layout};
 use super::pointwise::chain;
-use std::sync::Arc;
+use super::pointwise::op::{Kernel, PointwiseOp};
 use tract_onnx::prelude::*;
-use tract_onnx::tract_core::internal::*;
 
-/// One f32 1x1 convolution: `[in_c, pixels]` or `[pixels, in_c]` (possibly with leading axes of
-/// size 1) to `out_shape`.
-#[derive(Debug, Clone)]
-pub struct PointwiseF32 {
-    layer: Arc<Layer>,
-    pixels: usize,
-    out_shape: TVec<usize>,
-}
+/// One f32 1x1 convolution (`PetcamPointwiseF32` in tract's graph).
+pub type PointwiseF32 = PointwiseOp<Layer>;
 
-/// Ops are compared when tract deduplicates nodes.
-impl PartialEq for PointwiseF32 {
-    fn eq(&self, other: &Self) -> bool {
-        self.pixels == other.pixels && self.out_shape == other.out_shape && (Arc::ptr_eq(&self.layer, &other.layer) || self.layer == other.layer)
+impl Kernel for Layer {
+    const NAME: &'static str = "PetcamPointwiseF32";
+    type Scratch = Vec<f32>;
+    fn in_channels(&self) -> usize {
+        Layer::in_channels(self)
     }
-}
-impl Eq for PointwiseF32 {}
-
-impl Op for PointwiseF32 {
-    fn name(&self) -> StaticName {
-        "PetcamPointwiseF32".into()
+    fn out_channels(&self) -> usize {
+        Layer::out_channels(self)
     }
-
-    fn info(&self) -> TractResult<Vec<String>> {
-        let l = &self.layer;
-        let (a, b) = l.layout();
-        Ok(vec![format!("{} -> {} on {} pixels, {a:?} -> {b:?}{} ({})", l.in_channels(), l.out_channels(), self.pixels, if l.relu6() { ", ReLU6" } else { "" }, l.isa().name())])
+    fn layout(&self) -> (Layout, Layout) {
+        Layer::layout(self)
     }
-
-    fn validation(&self) -> Validation {
-        Validation::Rounding
+    fn relu6(&self) -> bool {
+        Layer::relu6(self)
     }
-
-    op_as_typed_op!();
-}
-
-impl EvalOp for PointwiseF32 {
-    op_out_of_plan!();
-
-    fn eval(&self, _ctx: &EvalContext, inputs: TVec<TValue>) -> TractResult<TVec<TValue>> {
-        let x = args_1!(inputs);
-        let xs = super::graph::floats(&x)?;
-        ensure!(xs.len() == self.pixels * self.layer.in_channels(), "PetcamPointwiseF32 wants {} values, got {:?}", self.pixels * self.layer.in_channels(), x.shape());
-        // SAFETY: plain f32 values, every one of which `Layer::run` writes (its tests fill the
-        // output with NaN first and compare every value).
-        let mut out = unsafe { Tensor::uninitialized::<f32>(&self.out_shape)? };
-        let mut view = out.try_as_plain_ram_mut()?;
-        let mut scratch = Vec::new();
-        self.layer.run(xs, self.pixels, view.as_slice_mut::<f32>()?, &mut scratch);
-        Ok(tvec!(out.into_tvalue()))
+    fn variant(&self) -> &'static str {
+        self.isa().name()
     }
-}
-
-impl TypedOp for PointwiseF32 {
-    fn output_facts(&self, inputs: &[&TypedFact]) -> TractResult<TVec<TypedFact>> {
-        ensure!(inputs.len() == 1 && inputs[0].datum_type == f32::datum_type(), "PetcamPointwiseF32 takes one f32 input");
-        Ok(tvec!(f32::fact(self.out_shape.iter().map(|d| d.to_dim()).collect::<TVec<_>>())))
+    fn arithmetic(&self) -> DatumType {
+        f32::datum_type()
     }
-
-    fn cost(&self, _inputs: &[&TypedFact]) -> TractResult<TVec<(Cost, TDim)>> {
-        Ok(tvec!((Cost::FMA(f32::datum_type()), (self.pixels * self.layer.in_channels() * self.layer.out_channels()).to_dim())))
+    fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+        Layer::run(self, x, pixels, y, scratch)
     }
-
-    as_op!();
 }
 
 /// Which f32 1x1 convolutions [`substitute`] gives to the op.
@@ -115,7 +78,7 @@ pub fn substitute(model: &mut TypedModel, policy: Policy) -> TractResult<usize> 
     for id in model.eval_order()? {
         let Some(c) = chain::at(model, id)?.filter(|c| c.pixels >= 2) else { continue };
         let layer = Layer::new(c.in_c, c.out_c, c.layout, &c.weights, &c.bias, c.relu6, isa, c.pixels);
-        let op = PointwiseF32 { layer: Arc::new(layer), pixels: c.pixels, out_shape: c.out_shape };
+        let op = PointwiseF32::new(layer, c.pixels, c.out_shape);
         let node = &model.nodes()[id];
         let mut patch = TypedModelPatch::new(format!("petcam-pointwise-f32 {}", node.name));
         let x = patch.tap_model(model, node.inputs[0])?;
