@@ -354,9 +354,9 @@ fn describe_int8(c: &TractClassifier) -> String {
         (true, false) => "this aarch64 CPU has no dot product",
         (false, _) => "this CPU has no int8 tile",
     };
-    let f32_op = match (c.f32_pointwise(), petcam::classifier::pointwise_f32::Policy::All.isa()) {
-        (0, _) | (_, None) => "in tract".to_string(),
-        (m, Some(isa)) => format!("on petcam's f32 op ({m}, {})", isa.name()),
+    let f32_op = match c.f32_pointwise() {
+        0 => "in tract".to_string(),
+        m => format!("on petcam's f32 op ({m}, {})", petcam::classifier::pointwise_f32::kernel::Isa::detect().name()),
     };
     if n > 0 {
         format!("{n} in int8 on petcam's op ({}, {} taking the ReLU6 before them; {cpu})", petcam::classifier::pointwise::variant(), c.int8_relu6_inputs())

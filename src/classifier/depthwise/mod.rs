@@ -34,8 +34,9 @@ pub struct DepthwiseConv {
 }
 
 /// Whether the op asks tract to move the channel axis last (and accepts the move): where its
-/// channel-inner kernel is the fast one (aarch64 NEON, 16 channels a block). tract's own depthwise
-/// `Conv` asks the same on aarch64, and the 1x1 convolutions around follow the layout.
+/// channel-inner kernel is the fast one (aarch64 NEON; x86_64 AVX-512F / AVX2: 16 channels a
+/// block). tract's own depthwise `Conv` asks the same on aarch64, and the 1x1 convolutions
+/// around follow the layout.
 const PREFERS_CHANNELS_LAST: bool = cfg!(any(target_arch = "aarch64", target_arch = "x86_64"));
 
 /// Whether the channels-last layout comes from petcam's op alone: on x86_64 tract-linalg has no
