@@ -2,8 +2,9 @@
 # The same ONNX files in onnxruntime (PyPI, CPU, 1 intra-op thread) and in petcam's tract path
 # (`petcam bench`, 1 thread), on the same input, alternating over several rounds so that drift
 # on a shared machine hits all: petcam as it ships (its own depthwise op, and on x86_64 its own f32
-# 1x1 op), tract's own ops throughout (`--depthwise tract --pointwise tract`), onnxruntime. Prints, per model variant, the median of the
-# per-round medians and the ratios to ORT, and checks the runtimes' logits agree.
+# 1x1 op), tract's own ops throughout (`--depthwise tract --pointwise tract`), onnxruntime.
+# Prints, per model variant, the median of the per-round medians and the ratios to ORT, and
+# checks the runtimes' logits agree.
 #
 #   scripts/bench-vs-onnxruntime.sh [ROUNDS] [RUNS]        (defaults 7 rounds x 300 runs)
 #

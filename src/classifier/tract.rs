@@ -101,10 +101,7 @@ impl TractClassifier {
         let mut typed = typed.into_decluttered().map_err(parse)?;
         let (replaced, with_relu6) = super::depthwise::substitute(&mut typed, options.depthwise).map_err(parse)?;
         let depthwise = DepthwiseUse { replaced, with_relu6 };
-        if replaced > 0 && super::depthwise::MOVES_CHANNELS_LAST_ITSELF {
-            // tract's own depthwise `Conv` asks for channels last only where tract-linalg has a
-            // channel-inner kernel (aarch64); elsewhere petcam's op asks, and one more declutter
-            // carries the layout through the graph.
+        if replaced > 0 && super::depthwise::moves_channels_last_itself() {
             typed.declutter().map_err(parse)?;
         }
         let (int8_pointwise, int8_relu6_inputs) = if options.int8.takes(&meta.precision) { super::pointwise::substitute(&mut typed, options.int8.only_int8_weights()).map_err(parse)? } else { (0, 0) };

@@ -39,10 +39,13 @@ pub struct DepthwiseConv {
 /// around follow the layout.
 const PREFERS_CHANNELS_LAST: bool = cfg!(any(target_arch = "aarch64", target_arch = "x86_64"));
 
-/// Whether the channels-last layout comes from petcam's op alone: on x86_64 tract-linalg has no
-/// channel-inner depthwise kernel, so tract's own `Conv` does not ask for it, and the graph is
-/// decluttered once more after [`substitute`] to carry the op's request through it.
-pub const MOVES_CHANNELS_LAST_ITSELF: bool = cfg!(target_arch = "x86_64");
+/// Whether the channels-last layout comes from petcam's op alone: tract's own depthwise `Conv`
+/// asks for it only where tract-linalg has a channel-inner kernel (`depthwise_c_f32`: aarch64,
+/// not x86_64), so where the op prefers it and tract does not ask, the graph is decluttered once
+/// more after [`substitute`] to carry the op's request through it.
+pub fn moves_channels_last_itself() -> bool {
+    PREFERS_CHANNELS_LAST && tract_onnx::tract_core::tract_linalg::routines::depthwise_c_f32().is_none()
+}
 
 impl DepthwiseConv {
     pub fn new(geometry: Geometry, batched: bool, layout: Layout, weights: Vec<f32>, bias: Vec<f32>, relu6: bool) -> TractResult<DepthwiseConv> {

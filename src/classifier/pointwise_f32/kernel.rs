@@ -14,6 +14,8 @@
 //! (6 x 16: 12), and a portable tile (4 x 16) for every other CPU and for the tests.
 
 pub use crate::classifier::pointwise::kernel::Layout;
+use crate::classifier::pointwise::op::Kernel;
+use tract_onnx::prelude::{Datum, DatumType};
 
 /// The instruction set a [`Layer`] runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,9 @@ impl Isa {
     }
 }
 
+/// The largest tile, `MR x NB` (AVX-512F's 12 x 32, either orientation).
+const MAX_TILE: usize = 12 * 32;
+
 /// One 1x1 convolution with its weights packed for one [`Isa`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct Layer {
@@ -107,26 +112,6 @@ impl Layer {
         Layer { in_c, out_c, layout, relu6, isa, swapped, packed, bias: padded }
     }
 
-    pub fn in_channels(&self) -> usize {
-        self.in_c
-    }
-
-    pub fn out_channels(&self) -> usize {
-        self.out_c
-    }
-
-    pub fn layout(&self) -> (Layout, Layout) {
-        self.layout
-    }
-
-    pub fn relu6(&self) -> bool {
-        self.relu6
-    }
-
-    pub fn isa(&self) -> Isa {
-        self.isa
-    }
-
     /// `y = relu6?(W x + b)` over `pixels` pixels. `scratch` holds the packed input tile between
     /// calls.
     pub fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
@@ -139,7 +124,7 @@ impl Layer {
         let (mr, nb) = (self.isa.mr(), self.isa.nb());
         scratch.clear();
         scratch.resize(k * mr, 0.0);
-        let mut tile = [0.0f32; 12 * 32];
+        let mut tile = [0.0f32; MAX_TILE];
         let mut p0 = 0;
         while p0 < pixels {
             let rows = mr.min(pixels - p0);
@@ -178,7 +163,7 @@ impl Layer {
         let (mr, nb) = (self.isa.mr(), self.isa.nb());
         scratch.clear();
         scratch.resize(k * nb, 0.0);
-        let mut tile = [0.0f32; 12 * 32];
+        let mut tile = [0.0f32; MAX_TILE];
         let mut p0 = 0;
         while p0 < pixels {
             let cols = nb.min(pixels - p0);
@@ -218,6 +203,33 @@ impl Layer {
             Isa::Avx2Fma => unsafe { x86::tile_avx2(bc.as_ptr(), vec.as_ptr(), b.as_ptr(), bias_rows, k, rows, dst.as_mut_ptr(), stride, self.relu6) },
             _ => tile_portable(bc, vec, b, bias_rows, k, rows, dst, stride, self.relu6),
         }
+    }
+}
+
+/// What the tract op ([`crate::classifier::pointwise::op::PointwiseOp`]) asks of the layer.
+impl Kernel for Layer {
+    const NAME: &'static str = "PetcamPointwiseF32";
+    type Scratch = Vec<f32>;
+    fn in_channels(&self) -> usize {
+        self.in_c
+    }
+    fn out_channels(&self) -> usize {
+        self.out_c
+    }
+    fn layout(&self) -> (Layout, Layout) {
+        self.layout
+    }
+    fn relu6(&self) -> bool {
+        self.relu6
+    }
+    fn variant(&self) -> &'static str {
+        self.isa.name()
+    }
+    fn arithmetic(&self) -> DatumType {
+        f32::datum_type()
+    }
+    fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
+        Layer::run(self, x, pixels, y, scratch)
     }
 }
 

@@ -11,39 +11,13 @@
 
 pub mod kernel;
 
-use self::kernel::{Isa, Layer, Layout};
+use self::kernel::{Isa, Layer};
 use super::pointwise::chain;
-use super::pointwise::op::{Kernel, PointwiseOp};
+use super::pointwise::op::PointwiseOp;
 use tract_onnx::prelude::*;
 
 /// One f32 1x1 convolution (`PetcamPointwiseF32` in tract's graph).
 pub type PointwiseF32 = PointwiseOp<Layer>;
-
-impl Kernel for Layer {
-    const NAME: &'static str = "PetcamPointwiseF32";
-    type Scratch = Vec<f32>;
-    fn in_channels(&self) -> usize {
-        Layer::in_channels(self)
-    }
-    fn out_channels(&self) -> usize {
-        Layer::out_channels(self)
-    }
-    fn layout(&self) -> (Layout, Layout) {
-        Layer::layout(self)
-    }
-    fn relu6(&self) -> bool {
-        Layer::relu6(self)
-    }
-    fn variant(&self) -> &'static str {
-        self.isa().name()
-    }
-    fn arithmetic(&self) -> DatumType {
-        f32::datum_type()
-    }
-    fn run(&self, x: &[f32], pixels: usize, y: &mut [f32], scratch: &mut Vec<f32>) {
-        Layer::run(self, x, pixels, y, scratch)
-    }
-}
 
 /// Which f32 1x1 convolutions [`substitute`] gives to the op.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
