@@ -15,7 +15,7 @@
 use anyhow::{anyhow, bail, Context, Result};
 use petcam::classifier::{Classifier, TractClassifier};
 use petcam::frame::{self, Frame, PixelFormat};
-use petcam::locate::activation::{ActivationConfig, ActivationLocator};
+use petcam::locate::activation::{square_in_frame, ActivationConfig, ActivationLocator};
 use petcam::pipeline::{Pipeline, StageTimes};
 use petcam::scene::{self, Rng, Shot};
 use petcam_trainer::data::{self, Scene, Split, NO_PET_LABEL};
@@ -29,11 +29,7 @@ fn main() -> Result<()> {
         bail!("usage: camera_features MODEL PETS NO_PETS train|val|test LIMIT SEED OUT");
     };
     let model = PathBuf::from(model);
-    let split = match split.as_str() {
-        "train" => Split::Train,
-        "val" => Split::Val,
-        _ => Split::Test,
-    };
+    let split = <Split as clap::ValueEnum>::from_str(split, true).map_err(|e| anyhow!("split: {e}"))?;
     let limit: usize = limit.parse()?;
     let seed: u64 = seed.parse()?;
     let mut samples = data::load(&[PathBuf::from(pets)], 0.2, 42)?;
@@ -53,10 +49,10 @@ fn main() -> Result<()> {
                 let p = Pipeline::new(TractClassifier::load(&model)?).with_locator(petcam::locate::by_name("activation", &model, Some(no_pet), None).map_err(|e| anyhow!(e))?);
                 let wide = ActivationLocator::load(&model, no_pet, ActivationConfig::default())?;
                 let crop = ActivationLocator::load(&model, no_pet, ActivationConfig { view_width: 96, ..Default::default() })?;
-                Ok((p, wide, crop, TractClassifier::load(&model)?))
+                Ok((p, wide, crop))
             },
             |state, &(i, sample)| -> Result<Vec<f32>> {
-                let (p, wide, crop, cls) = state.as_mut().map_err(|e| anyhow!("{e:#}"))?;
+                let (p, wide, crop) = state.as_mut().map_err(|e| anyhow!("{e:#}"))?;
                 let read = |p: &std::path::Path| image::open(p).with_context(|| p.display().to_string()).map(|i| i.to_rgb8());
                 let photo = read(&sample.path)?;
                 let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
@@ -78,29 +74,23 @@ fn main() -> Result<()> {
                 let mut row = vec![sample.label as f32, scene, (a.saw_pet != Some(false)) as u8 as f32, a.scores.pet_score, breed as f32];
                 let picture = petcam::preprocess::crop_resize(&a.rgb, a.region, 96);
                 let (_, _, ch, cells) = crop.features(&picture)?;
-                let n = cells.len() / ch;
-                row.extend((0..ch).map(|k| (0..n).map(|c| cells[c * ch + k]).sum::<f32>() / n as f32));
+                row.extend(pool(&cells, ch, |v| v.sum::<f32>() / (cells.len() / ch) as f32));
                 let (_, _, ch, cells) = wide.features(&a.rgb)?;
-                let n = cells.len() / ch;
-                row.extend((0..ch).map(|k| (0..n).map(|c| cells[c * ch + k]).sum::<f32>() / n as f32));
-                row.extend((0..ch).map(|k| (0..n).map(|c| cells[c * ch + k]).fold(f32::MIN, f32::max)));
+                row.extend(pool(&cells, ch, |v| v.sum::<f32>() / (cells.len() / ch) as f32));
+                row.extend(pool(&cells, ch, |v| v.fold(f32::MIN, f32::max)));
                 let (_, _, map) = wide.pet_map(&a.rgb)?;
                 row.push(map.iter().cloned().fold(f32::MIN, f32::max));
                 // Second looks at the same pet: the square mirrored, and a square 1.25x as large.
-                let temperature = cls.metadata().temperature;
+                let cls = p.classifier();
                 let look = |pic: &image::RgbImage| -> Result<f32> {
                     let mut input = Vec::new();
                     petcam::preprocess::push_chw(pic, &mut input);
-                    Ok(petcam::classifier::Scores::from_logits(&cls.logits(&input)?, temperature, Some(no_pet)).pet_score)
+                    Ok(petcam::classifier::Scores::from_logits(&cls.logits(&input)?, cls.metadata().temperature, Some(no_pet)).pet_score)
                 };
                 row.push(look(&image::imageops::flip_horizontal(&picture))?);
                 let r = a.region;
-                let side = ((r.width as f32 * 1.25) as u32).min(a.rgb.width()).min(a.rgb.height());
-                let cx = (r.x + r.width / 2) as i64;
-                let cy = (r.y + r.height / 2) as i64;
-                let x = (cx - side as i64 / 2).clamp(0, (a.rgb.width() - side) as i64) as u32;
-                let y = (cy - side as i64 / 2).clamp(0, (a.rgb.height() - side) as i64) as u32;
-                let wider = petcam::preprocess::crop_resize(&a.rgb, petcam::preprocess::Rect { x, y, width: side, height: side }, 96);
+                let around = [r.x as f32 + r.width as f32 / 2.0, r.y as f32 + r.height as f32 / 2.0, 1.25 * r.width as f32];
+                let wider = petcam::preprocess::crop_resize(&a.rgb, square_in_frame(around, a.rgb.width(), a.rgb.height()), 96);
                 row.push(look(&wider)?);
                 pb.inc(1);
                 Ok(row)
@@ -120,4 +110,10 @@ fn main() -> Result<()> {
     w.flush()?;
     eprintln!("row width {width}");
     Ok(())
+}
+
+/// One value per channel of `cells` (`channels` values per cell, cell after cell), from `f` over
+/// that channel's values in every cell.
+fn pool(cells: &[f32], channels: usize, f: impl Fn(&mut dyn Iterator<Item = f32>) -> f32) -> Vec<f32> {
+    (0..channels).map(|k| f(&mut cells.iter().skip(k).step_by(channels).copied())).collect()
 }
