@@ -14,10 +14,8 @@
 //! mirrored, and a square 1.25x as large around it. About 0.1 s a frame on 2 cores (dev profile).
 use anyhow::{anyhow, bail, Context, Result};
 use petcam::classifier::{Classifier, TractClassifier};
-use petcam::frame::{self, Frame, PixelFormat};
 use petcam::locate::activation::{square_in_frame, ActivationConfig, ActivationLocator};
 use petcam::pipeline::{Pipeline, StageTimes};
-use petcam::scene::{self, Rng, Shot};
 use petcam_trainer::data::{self, Scene, Split, NO_PET_LABEL};
 use rayon::prelude::*;
 use std::io::Write;
@@ -55,14 +53,8 @@ fn main() -> Result<()> {
                 let (p, wide, crop) = state.as_mut().map_err(|e| anyhow!("{e:#}"))?;
                 let read = |p: &std::path::Path| image::open(p).with_context(|| p.display().to_string()).map(|i| i.to_rgb8());
                 let photo = read(&sample.path)?;
-                let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-                let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
-                let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
-                let shot = Shot::random(&mut rng);
-                let (pixels, _) = shot.compose(&bg, &photo, &mut rng);
-                let jpeg = frame::encode_jpeg(&pixels, shot.jpeg_quality);
+                let (f, _) = petcam_trainer::camera::frame_of(&photo, &backgrounds, seed, i)?;
                 p.reset();
-                let f = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: jpeg, timestamp_ms: 0 };
                 let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
                 let scene = match sample.scene {
                     Some(Scene::Animal) => 0.0,

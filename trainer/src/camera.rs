@@ -31,6 +31,9 @@ pub struct Judged {
     pub camera: Verdict,
     /// Share of the classified region covered by the subject (camera frames).
     pub region_on_subject: f32,
+    /// Height of the pasted photo in the frame, as a share of the frame height (what is inside
+    /// the frame).
+    pub subject_height: f32,
     /// The locate stage found something pet-like in the camera frame ([`Locate::saw_pet`]; true
     /// for a locator that cannot tell).
     pub located: bool,
@@ -82,6 +85,21 @@ fn read(path: &Path) -> Result<RgbImage> {
     Ok(image::open(path).with_context(|| path.display().to_string())?.to_rgb8())
 }
 
+/// Camera frame number `i` of the benchmark made with `seed`: `photo` pasted on a scene from
+/// `backgrounds` by [`Shot::random`] (placement, scale, look, JPEG quality), as a 640x480 MJPEG
+/// frame, with the pasted photo's footprint in it. The frames depend on nothing else, so study
+/// tools that call this see the benchmark's frames exactly.
+pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize) -> Result<(Frame, petcam::preprocess::Rect)> {
+    ensure!(!backgrounds.is_empty(), "no pet-free photos for the camera frames' backgrounds");
+    let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
+    let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
+    let shot = Shot::random(&mut rng);
+    let (pixels, footprint) = shot.compose(&bg, photo, &mut rng);
+    let data = frame::encode_jpeg(&pixels, shot.jpeg_quality);
+    Ok((Frame { format: PixelFormat::Mjpeg, width: pixels.width(), height: pixels.height(), data, timestamp_ms: 0 }, footprint))
+}
+
 /// Runs the benchmark on one split of `samples` (pets: Oxford photos only).
 pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
     let mut pets: Vec<&Sample> = samples.iter().filter(|x| x.split == s.split && x.label != NO_PET_LABEL && x.oxford).collect();
@@ -116,22 +134,16 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
             |pipeline, &(i, sample)| -> Result<Judged> {
                 let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let photo = read(&sample.path)?;
-                let mut rng = Rng::new(s.seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
-                let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
-                let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
-                let shot = Shot::random(&mut rng);
-                let (pixels, footprint) = shot.compose(&bg, &photo, &mut rng);
-                let jpeg = frame::encode_jpeg(&pixels, shot.jpeg_quality);
+                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i)?;
                 if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
-                    std::fs::write(dir.join(name), &jpeg)?;
+                    std::fs::write(dir.join(name), &f.data)?;
                 }
                 let verdict = |a: &petcam::pipeline::Analysis| Verdict { breed: argmax(&a.scores.probs[..NO_PET_LABEL]), pet_score: a.scores.pet_score };
                 p.reset();
                 let clean_a = p.analyse(photo, &mut StageTimes::default())?;
                 let clean = verdict(&clean_a);
                 p.reset();
-                let f = Frame { format: PixelFormat::Mjpeg, width: 640, height: 480, data: jpeg, timestamp_ms: 0 };
                 let a = if s.oracle && sample.label != NO_PET_LABEL {
                     let rgb = frame::to_rgb(&f).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
                     let region = oracle_region(footprint);
@@ -146,7 +158,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 let located = a.saw_pet != Some(false);
                 pb.inc(1);
                 let ln = |a: &petcam::pipeline::Analysis| a.scores.probs.iter().map(|p| p.max(1e-30).ln()).collect();
-                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, located, log_probs: [ln(&clean_a), ln(&a)] })
+                let subject_height = footprint.height as f32 / f.height as f32;
+                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, subject_height, located, log_probs: [ln(&clean_a), ln(&a)] })
             },
         )
         .collect();
@@ -218,6 +231,7 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
     let fell_back = |of: &dyn Fn(&Judged) -> bool| share(&|j| !j.located, of);
     let ((fp, np), (fn_, nn)) = (fell_back(&|j| j.label != NO_PET_LABEL), fell_back(&|j| j.label == NO_PET_LABEL));
     out += &format!("camera frames the locate stage found nothing in: pets {fp} of {np}, pet-free {fn_} of {nn}\n");
+    out += &format!("  pets, by their height in the frame: {}\n", missed_by_height(items));
     let (p, f, a) = shares_at_located(items, pet_threshold);
     out += &format!("  those called no pet (the default; not with `activation:veto=0`): pets given a breed {}, false breeds {}, on other animals {}\n", pct(p), pct(f), pct(a));
     out += "temperatures fitted on these camera frames (tune on --split val; `export --temperature`):\n";
@@ -234,6 +248,20 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
     let (_, false_breeds, animals) = shares_at(items, t);
     out += &format!("  95% of pets given a breed: threshold {t:.4}, false breeds {}, on other animals {}\n", pct(false_breeds), pct(animals));
     out
+}
+
+/// The pets the locate stage found nothing in, per band of the pet photo's height in the frame:
+/// `under 50%: 3 of 120, 50-75%: ...`.
+pub fn missed_by_height(items: &[Judged]) -> String {
+    let bands = [(0.0, 0.5, "under 50%"), (0.5, 0.75, "50-75%"), (0.75, f32::INFINITY, "75% and more")];
+    let cells: Vec<String> = bands
+        .iter()
+        .map(|&(lo, hi, name)| {
+            let band: Vec<&Judged> = items.iter().filter(|j| j.label != NO_PET_LABEL && j.subject_height >= lo && j.subject_height < hi).collect();
+            format!("{name}: {} of {}", band.iter().filter(|j| !j.located).count(), band.len())
+        })
+        .collect();
+    cells.join(", ")
 }
 
 /// At pet threshold `t` on the camera frames: (share of pets given a breed, share of pet-free
@@ -275,7 +303,17 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, located: true, log_probs: [vec![], vec![]] }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, subject_height: 0.6, located: true, log_probs: [vec![], vec![]] }
+    }
+
+    #[test]
+    fn missed_pets_are_counted_by_their_height_band() {
+        let mut items: Vec<Judged> = [0.4, 0.45, 0.6, 0.9, 1.0].iter().map(|&h| Judged { subject_height: h, ..j(1, (1, 0.9), (1, 0.9), None) }).collect();
+        items[1].located = false;
+        items[3].located = false;
+        // A pet-free frame the locate stage found nothing in is no pet missed.
+        items.push(Judged { located: false, subject_height: 0.4, ..j(NO_PET_LABEL, (0, 0.1), (0, 0.1), Some(Scene::Other)) });
+        assert_eq!(missed_by_height(&items), "under 50%: 1 of 2, 50-75%: 0 of 1, 75% and more: 1 of 2");
     }
 
     #[test]

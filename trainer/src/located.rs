@@ -12,14 +12,19 @@
 //! that a pasted photo means a pet: 18% of pet-free benchmark frames, which are pasted too, still
 //! got a breed).
 //!
+//! [`mine`] looks harder: more frames of every pet-free photo, each through the whole device
+//! pipeline, keeping only the squares the model still takes for a pet.
+//!
 //! Only training photos are used (pets and backgrounds), so validation and test stay unseen.
 
 use crate::data::{Scene, Split, NO_PET_LABEL};
 use crate::images::Loaded;
 use anyhow::{ensure, Result};
+use petcam::classifier::Classifier;
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::locate::Locate;
-use petcam::pipeline::{Preprocessor, StageTimes};
+use petcam::pipeline::{Pipeline, Preprocessor, StageTimes};
+use petcam::preprocess;
 use petcam::scene::{self, Rng, Shot};
 use rayon::prelude::*;
 
@@ -32,8 +37,7 @@ const WHOLE_SCENE: f32 = 0.5;
 /// like the training cache), with `locator` building the device's locate stage for each worker.
 pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &(dyn Fn() -> Result<Box<dyn Locate>> + Sync)) -> Result<Vec<Loaded>> {
     let train: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == Split::Train).collect();
-    let backgrounds: Vec<&Loaded> = train.iter().copied().filter(|l| l.sample.label == NO_PET_LABEL && l.sample.scene != Some(Scene::Animal)).collect();
-    ensure!(!backgrounds.is_empty(), "located training pictures need pet-free training photos (--no-pets) for backgrounds");
+    let backgrounds = backgrounds(&train)?;
     let jobs: Vec<(usize, &Loaded)> = train.iter().flat_map(|&l| std::iter::repeat_n(l, per_photo)).enumerate().collect();
     let pb = indicatif::ProgressBar::new(jobs.len() as u64).with_message("located pictures");
     let out: Vec<Result<Loaded>> = jobs
@@ -42,20 +46,7 @@ pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &
             || locator().map(|l| Preprocessor::new(side).with_locator(l)),
             |pre, &(i, item)| {
                 let pre = pre.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-                let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-                let shot = Shot::random(&mut rng);
-                let pet_free = item.sample.label == NO_PET_LABEL;
-                let pixels = if pet_free && rng.range(0.0, 1.0) < WHOLE_SCENE {
-                    // The pet-free photo is the whole scene: the locator looks for a pet in it.
-                    let scene = scene::background(Some(&item.image), FRAME.0, FRAME.1);
-                    scene::compose(&scene, None, &shot.look, &mut rng)
-                } else {
-                    // Placed in another scene, pets and pet-free photos alike, so that "a photo
-                    // pasted in a scene" never tells a pet.
-                    let bg = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
-                    shot.compose(&scene::background(Some(&bg.image), FRAME.0, FRAME.1), &item.image, &mut rng).0
-                };
-                let f = Frame { format: PixelFormat::Mjpeg, width: FRAME.0, height: FRAME.1, data: frame::encode_jpeg(&pixels, shot.jpeg_quality), timestamp_ms: 0 };
+                let f = camera_frame(item, &backgrounds, seed, i);
                 let times = &mut StageTimes::default();
                 let rgb = pre.convert(&f, times).map_err(|e| anyhow::anyhow!("simulated frame of {}: {e}", item.sample.path.display()))?;
                 pre.reset();
@@ -67,6 +58,75 @@ pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &
         .collect();
     pb.finish_and_clear();
     out.into_iter().collect()
+}
+
+/// The training photos that serve as scenes: pet-free, and not other animals (an animal in the
+/// background would teach "animal means no pet" to pets placed on it).
+fn backgrounds<'a>(train: &[&'a Loaded]) -> Result<Vec<&'a Loaded>> {
+    let b: Vec<&Loaded> = train.iter().copied().filter(|l| l.sample.label == NO_PET_LABEL && l.sample.scene != Some(Scene::Animal)).collect();
+    ensure!(!b.is_empty(), "simulated camera frames of training photos (--located, --mine-negatives) need pet-free training photos (--no-pets) for backgrounds");
+    Ok(b)
+}
+
+/// Simulated camera frame number `i` of `item` (640x480 MJPEG, [`Shot::random`] from `seed` and
+/// `i`): a pet is placed in a scene from `backgrounds`; a pet-free photo is the whole scene half
+/// the time and placed in another the other half.
+fn camera_frame(item: &Loaded, backgrounds: &[&Loaded], seed: u64, i: usize) -> Frame {
+    let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let shot = Shot::random(&mut rng);
+    let pet_free = item.sample.label == NO_PET_LABEL;
+    let pixels = if pet_free && rng.range(0.0, 1.0) < WHOLE_SCENE {
+        // The pet-free photo is the whole scene: the locator looks for a pet in it.
+        let scene = scene::background(Some(&item.image), FRAME.0, FRAME.1);
+        scene::compose(&scene, None, &shot.look, &mut rng)
+    } else {
+        // Placed in another scene, pets and pet-free photos alike, so that "a photo pasted in a
+        // scene" never tells a pet.
+        let bg = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
+        shot.compose(&scene::background(Some(&bg.image), FRAME.0, FRAME.1), &item.image, &mut rng).0
+    };
+    Frame { format: PixelFormat::Mjpeg, width: FRAME.0, height: FRAME.1, data: frame::encode_jpeg(&pixels, shot.jpeg_quality), timestamp_ms: 0 }
+}
+
+/// Mixed into the seed of [`mine`]'s frames, so they are not [`make`]'s frames again.
+const MINE_SALT: u64 = 0x6D69_6E65_6421;
+
+/// What [`mine`] found.
+pub struct Mined {
+    /// The kept squares, labelled "no pet" (with their photo's scene).
+    pub pictures: Vec<Loaded>,
+    /// Pet-free frames looked at, and how many of them showed other animals.
+    pub frames: usize,
+    pub animal_frames: usize,
+}
+
+/// Hard negatives mined from camera frames. Every pet-free training photo is put in
+/// `frames_per_photo` simulated frames (made as [`make`] makes them, with other draws), and each
+/// frame goes through the whole device pipeline built by `pipeline` (convert, locate, crop,
+/// classify, the locate stage's veto). The squares that still get a pet score of at least
+/// `keep_above` are the pet-free views the model takes for a pet: they become "no pet" training
+/// pictures at `side` pixels square, like the training cache. The frames the model already gets
+/// right add nothing, so only the hard ones are kept, as many per photo as it gets wrong.
+pub fn mine<C: Classifier>(items: &[Loaded], frames_per_photo: usize, side: u32, seed: u64, keep_above: f32, pipeline: &(dyn Fn() -> Result<Pipeline<C>> + Sync)) -> Result<Mined> {
+    let train: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == Split::Train).collect();
+    let backgrounds = backgrounds(&train)?;
+    let jobs: Vec<(usize, &Loaded)> = train.iter().filter(|l| l.sample.label == NO_PET_LABEL).flat_map(|&l| std::iter::repeat_n(l, frames_per_photo)).enumerate().collect();
+    let pb = indicatif::ProgressBar::new(jobs.len() as u64).with_message("mining hard negatives");
+    let out: Vec<Result<Option<Loaded>>> = jobs
+        .par_iter()
+        .map_init(pipeline, |p, &(i, item)| {
+            let p = p.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let f = camera_frame(item, &backgrounds, seed ^ MINE_SALT, i);
+            p.reset();
+            let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("simulated frame of {}: {e}", item.sample.path.display()))?;
+            pb.inc(1);
+            Ok((a.scores.pet_score >= keep_above).then(|| Loaded { sample: item.sample.clone(), image: preprocess::crop_resize(&a.rgb, a.region, side), original: (a.region.width, a.region.height) }))
+        })
+        .collect();
+    pb.finish_and_clear();
+    let pictures: Vec<Loaded> = out.into_iter().filter_map(|r| r.transpose()).collect::<Result<_>>()?;
+    let animal_frames = jobs.iter().filter(|(_, l)| l.sample.scene == Some(Scene::Animal)).count();
+    Ok(Mined { pictures, frames: jobs.len(), animal_frames })
 }
 
 #[cfg(test)]
@@ -112,5 +172,46 @@ mod tests {
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Animal)).all(|l| green(l) > 0));
         // Without pet-free training photos there are no backgrounds.
         assert!(make(&items[..1], 1, 24, 1, &|| Ok(Box::new(LeftHalf))).is_err());
+    }
+
+    /// Scores a model input by how green it is: the share of its pixels whose green channel
+    /// stands out is the pet score.
+    struct GreenIsPet(petcam::metadata::ModelMetadata);
+    impl Classifier for GreenIsPet {
+        type Error = std::io::Error;
+        fn metadata(&self) -> &petcam::metadata::ModelMetadata {
+            &self.0
+        }
+        fn classify(&mut self, input: &[f32]) -> Result<petcam::classifier::Scores, Self::Error> {
+            let n = input.len() / 3;
+            let green = (0..n).filter(|&i| input[n + i] > 0.6 && input[i] < 0.4 && input[2 * n + i] < 0.4).count() as f32 / n as f32;
+            let labels = self.0.labels.len();
+            let mut probs = vec![green / (labels - 1) as f32; labels];
+            probs[labels - 1] = 1.0 - green;
+            Ok(petcam::classifier::Scores { probs, pet_score: green })
+        }
+    }
+
+    #[test]
+    fn mining_keeps_the_pet_free_squares_the_model_takes_for_a_pet() {
+        let items = vec![
+            item(3, Split::Train, None, [250, 10, 10]),
+            item(NO_PET_LABEL, Split::Train, Some(Scene::Other), [10, 10, 250]),
+            item(NO_PET_LABEL, Split::Train, Some(Scene::Animal), [10, 250, 10]),
+            item(NO_PET_LABEL, Split::Val, Some(Scene::Animal), [10, 250, 10]),
+        ];
+        let pipeline = || Ok(Pipeline::new(GreenIsPet(crate::export::onnx::test_metadata(16, 4))).with_locator(Box::new(LeftHalf)));
+        // Keeping everything: one square per frame, only of the two pet-free training photos.
+        let all = mine(&items, 6, 24, 1, 0.0, &pipeline).unwrap();
+        assert_eq!((all.frames, all.animal_frames, all.pictures.len()), (12, 6, 12));
+        assert!(all.pictures.iter().all(|l| l.sample.label == NO_PET_LABEL && l.sample.split == Split::Train && l.image.dimensions() == (24, 24)));
+        // Keeping what scores at least 0.5: only squares of the green animal, mostly green; the
+        // blue scene never scores.
+        let hard = mine(&items, 6, 24, 1, 0.5, &pipeline).unwrap();
+        assert!(!hard.pictures.is_empty() && hard.pictures.len() < all.pictures.len(), "{} of {}", hard.pictures.len(), all.pictures.len());
+        let green = |l: &Loaded| l.image.pixels().filter(|p| p[1] > 150 && p[0] < 100 && p[2] < 100).count() as f32 / (24 * 24) as f32;
+        assert!(hard.pictures.iter().all(|l| l.sample.scene == Some(Scene::Animal) && green(l) > 0.4));
+        // The same seed draws the same frames again.
+        assert_eq!(mine(&items, 6, 24, 1, 0.5, &pipeline).unwrap().pictures.len(), hard.pictures.len());
     }
 }

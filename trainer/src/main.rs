@@ -3,7 +3,7 @@
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
 use petcam_trainer::augment::AugmentConfig;
-use petcam_trainer::cli::positive;
+use petcam_trainer::cli::{positive, unit_interval};
 use petcam_trainer::data::{self, Split};
 use petcam_trainer::images::{self, Loaded};
 use petcam_trainer::model::arch::{self, Family};
@@ -91,9 +91,11 @@ enum Cmd {
         /// map over the whole frame) or `centre` (the middle square, for comparison).
         #[arg(long, default_value = petcam::config::DEFAULT_LOCATOR)]
         locator: String,
-        /// Seed of the simulated camera (placement, look, background).
-        #[arg(long, default_value_t = 1)]
-        camera_seed: u64,
+        /// Seed of the simulated camera (placement, look, background). Several, comma-separated
+        /// (`1,2,3`): every photo is judged in one frame per seed and the report pools them (more
+        /// pet-free frames to set a threshold on; the clean photos count once per seed).
+        #[arg(long, default_value = "1", value_delimiter = ',', num_args = 1..)]
+        camera_seed: Vec<u64>,
         /// Write the first N pet and N pet-free frames here as JPEG, for a look (never commit them:
         /// they are made from ../shared photos).
         #[arg(long)]
@@ -119,6 +121,10 @@ enum Cmd {
         /// product (Raspberry Pi 5) runs an int8 model; by default the app's choice for this CPU.
         #[arg(long)]
         int8_op: bool,
+        /// Report "given a breed" at this pet threshold instead of the model's own (to judge on
+        /// test a threshold set on val).
+        #[arg(long, value_parser = unit_interval)]
+        pet_threshold: Option<f32>,
     },
     /// Train the locator head on simulated camera frames of the training photos (pets pasted
     /// anywhere at 35-100% of the frame height; as many pet-free frames) and write it into the
@@ -283,6 +289,16 @@ struct TrainArgs {
     /// locator head, else its class-activation map); default: --init when it is an .onnx file.
     #[arg(long)]
     located_model: Option<PathBuf>,
+    /// Mine hard negatives: put every pet-free training photo in this many simulated camera
+    /// frames, run each through the device pipeline with the --located model (locate, crop,
+    /// classify), and train on the squares it still takes for a pet (see --mine-above) as
+    /// "no pet". `train` only; 0 = none.
+    #[arg(long, default_value_t = 0)]
+    mine_negatives: usize,
+    /// The pet score (`1 - P(no pet)` at the model's temperature) from which a mined pet-free
+    /// square is kept.
+    #[arg(long, default_value_t = 0.5, value_parser = unit_interval)]
+    mine_above: f32,
     #[command(flatten)]
     augment: AugmentConfig,
 }
@@ -436,7 +452,7 @@ fn main() -> Result<()> {
             std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
             println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op } => {
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op, pet_threshold } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
@@ -447,27 +463,32 @@ fn main() -> Result<()> {
                 petcam::classifier::pointwise::set_app_policy(petcam::classifier::pointwise::Policy::StoredInt8);
             }
             let t = std::time::Instant::now();
-            let settings = petcam_trainer::camera::Settings {
-                model: &model,
-                locator: &make,
-                seed: camera_seed,
-                frames_out: frames_out.as_deref(),
-                frames_out_count,
-                split,
-                limit,
-                oracle,
-                temperature,
-                int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
-            };
-            let judged = petcam_trainer::camera::run(&samples, &settings)?;
+            let mut judged = Vec::new();
+            for (k, &seed) in camera_seed.iter().enumerate() {
+                let settings = petcam_trainer::camera::Settings {
+                    model: &model,
+                    locator: &make,
+                    seed,
+                    frames_out: frames_out.as_deref().filter(|_| k == 0),
+                    frames_out_count,
+                    split,
+                    limit,
+                    oracle,
+                    temperature,
+                    int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
+                };
+                judged.extend(petcam_trainer::camera::run(&samples, &settings)?);
+            }
+            let seeds: Vec<String> = camera_seed.iter().map(u64::to_string).collect();
             println!(
-                "camera-conditions benchmark, {split:?} split: {}{} with locator `{}`, camera seed {camera_seed} ({:.0} s)",
+                "camera-conditions benchmark, {split:?} split: {}{} with locator `{}`, camera seed {} ({:.0} s)",
                 model.display(),
                 if int8_op { " (1x1 convolutions in int8 on petcam's op)" } else { "" },
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
+                seeds.join(","),
                 t.elapsed().as_secs_f32()
             );
-            print!("{}", petcam_trainer::camera::report(&judged, meta.pet_threshold, temperature.unwrap_or(meta.temperature)));
+            print!("{}", petcam_trainer::camera::report(&judged, pet_threshold.unwrap_or(meta.pet_threshold), temperature.unwrap_or(meta.temperature)));
         }
         Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
@@ -644,15 +665,37 @@ fn main() -> Result<()> {
                 }
             };
             let mut items = load_data(&a.data)?;
-            if a.located > 0 {
+            if a.located > 0 || a.mine_negatives > 0 {
                 let model = a.located_model.clone().or_else(|| a.init.clone().filter(|p| p.extension().is_some_and(|e| e == "onnx")));
-                let model = model.context("--located needs --located-model (or --init with an .onnx model): the model that locates")?;
+                let model = model.context("--located and --mine-negatives need --located-model (or --init with an .onnx model): the model that locates")?;
                 let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
                 let locator = || petcam::locate::by_name(petcam::config::DEFAULT_LOCATOR, &model, meta.no_pet_index(), None).map_err(anyhow::Error::msg);
-                let t0 = std::time::Instant::now();
-                let made = petcam_trainer::located::make(&items, a.located, size as u32 * 3 / 2, a.data.seed, &locator)?;
-                eprintln!("{} located pictures from simulated camera frames, located by {} ({:.0} s)", made.len(), model.display(), t0.elapsed().as_secs_f32());
-                items.extend(made);
+                let side = size as u32 * 3 / 2;
+                let mut extra = Vec::new();
+                if a.located > 0 {
+                    let t0 = std::time::Instant::now();
+                    let made = petcam_trainer::located::make(&items, a.located, side, a.data.seed, &locator)?;
+                    eprintln!("{} located pictures from simulated camera frames, located by {} ({:.0} s)", made.len(), model.display(), t0.elapsed().as_secs_f32());
+                    extra.extend(made);
+                }
+                if a.mine_negatives > 0 {
+                    let t0 = std::time::Instant::now();
+                    let pipeline = || Ok(petcam::pipeline::Pipeline::new(petcam::classifier::TractClassifier::load(&model)?).with_locator(locator()?));
+                    let m = petcam_trainer::located::mine(&items, a.mine_negatives, side, a.data.seed, a.mine_above, &pipeline)?;
+                    let animals = m.pictures.iter().filter(|l| l.sample.scene == Some(data::Scene::Animal)).count();
+                    eprintln!(
+                        "mined {} hard negatives (pet score at least {}) from {} pet-free camera frames: {animals} of {} animal frames, {} of {} others ({:.0} s)",
+                        m.pictures.len(),
+                        a.mine_above,
+                        m.frames,
+                        m.animal_frames,
+                        m.pictures.len() - animals,
+                        m.frames - m.animal_frames,
+                        t0.elapsed().as_secs_f32()
+                    );
+                    extra.extend(m.pictures);
+                }
+                items.extend(extra);
             }
             let cfg = train_config(&a);
             std::fs::create_dir_all(&a.out)?;
@@ -692,5 +735,12 @@ mod tests {
         let Cmd::Export { args, .. } = cli.cmd else { panic!("not export") };
         assert_eq!((args.out_dir, args.temperature, args.int8_f32_layers, args.int8_bias_correction), (PathBuf::from("o"), Some(0.75), vec![0, -1], false));
         assert!(Cli::try_parse_from(["petcam-trainer", "export", "--data", "d", "--weights", "w", "--temperature", "0"]).is_err());
+        let seeds = |extra: &[&str]| {
+            let cli = Cli::try_parse_from(["petcam-trainer", "camera", "--data", "d", "--model", "m.onnx"].iter().chain(extra)).unwrap();
+            let Cmd::Camera { camera_seed, .. } = cli.cmd else { panic!("not camera") };
+            camera_seed
+        };
+        assert_eq!((seeds(&[]), seeds(&["--camera-seed", "1,2,7"])), (vec![1], vec![1, 2, 7]));
+        assert!(Cli::try_parse_from(["petcam-trainer", "camera", "--data", "d", "--model", "m", "--camera-seed", "1,x"]).is_err());
     }
 }
