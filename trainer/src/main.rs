@@ -153,6 +153,22 @@ enum Cmd {
         #[arg(long, default_value_t = 11)]
         camera_seed: u64,
     },
+    /// Set a model file's pet threshold (e.g. the camera benchmark's val 2% point after the device
+    /// pipeline changed) without re-exporting: the weights stay as they are, the metadata records
+    /// the old value and the reason.
+    SetThreshold {
+        /// The ONNX model.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, value_parser = unit_interval)]
+        pet_threshold: f32,
+        /// Why, with the command that measured it; kept in the file's `training.pet_threshold_history`.
+        #[arg(long)]
+        reason: String,
+        /// Where to write the model (default: over --model).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Train every combination of the varied parameters; overlay plots and a summary table in --out.
     /// Example: `study --model seed-cnn --vary optimizer=adam,nadam,adadelta --vary dropout=0,0.2 --epochs 5`.
     Study {
@@ -445,12 +461,18 @@ fn main() -> Result<()> {
             }
             println!("border offsets (left, right, top, bottom): {:?}", h.edges);
             eprintln!("fitted in {:.0} s", t.elapsed().as_secs_f32());
-            let bytes = std::fs::read(&model).with_context(|| model.display().to_string())?;
-            let mut proto = <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", model.display()))?;
+            let mut proto = read_onnx(&model)?;
             head::install(&mut proto, &h).with_context(|| model.display().to_string())?;
             let out = out.unwrap_or(model);
             std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
             println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
+        }
+        Cmd::SetThreshold { model, pet_threshold, reason, out } => {
+            let mut proto = read_onnx(&model)?;
+            let old = petcam_trainer::export::retune::set_pet_threshold(&mut proto, pet_threshold, &reason).with_context(|| model.display().to_string())?;
+            let out = out.unwrap_or(model);
+            std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
+            println!("wrote {}: pet threshold {old:.4} -> {pet_threshold:.4}", out.display());
         }
         Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op, pet_threshold } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
@@ -743,4 +765,10 @@ mod tests {
         assert_eq!((seeds(&[]), seeds(&["--camera-seed", "1,2,7"])), (vec![1], vec![1, 2, 7]));
         assert!(Cli::try_parse_from(["petcam-trainer", "camera", "--data", "d", "--model", "m", "--camera-seed", "1,x"]).is_err());
     }
+}
+
+/// An ONNX file as its protobuf, for commands that rewrite part of it.
+fn read_onnx(path: &std::path::Path) -> Result<tract_onnx::pb::ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", path.display()))
 }

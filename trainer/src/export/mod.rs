@@ -5,4 +5,5 @@
 pub mod bias_correction;
 pub mod onnx;
 pub mod report;
+pub mod retune;
 pub mod rounding;
