@@ -270,13 +270,19 @@ fn run(cmd: Cmd) -> Result<i32> {
             out!("output       [1, {}] logits", m.labels.len());
             out!("labels       {}", m.labels.join(", "));
             out!("temperature  {:.3}", m.temperature);
-            out!("thresholds   pet {:.3}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
+            out!("thresholds   pet {:.4}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
             let finder = if petcam::locate::activation::model_has_head(&path) {
                 "this model's locator head (which cells of a wide view of the frame are pet)"
             } else {
                 "this model's class-activation map over the frame (it has no locator head)"
             };
-            out!("locate       `{}` by default: the pet found by {finder}, searched every 6th frame (`--locator centre`: the middle square)", config::DEFAULT_LOCATOR);
+            let wide = petcam::locate::activation::ActivationConfig::default();
+            out!(
+                "locate       `{}` by default: the pet found by {finder}, searched every {}th frame in a {} px wide view (`--locator centre`: the middle square)",
+                config::DEFAULT_LOCATOR,
+                wide.every,
+                wide.view_width
+            );
             out!("depthwise    {}", describe_depthwise(c.depthwise_use()));
             out!("1x1 convs    {}", describe_int8(&c));
             out!("metrics      {}", m.metrics);

@@ -23,19 +23,24 @@ pub fn set_pet_threshold(proto: &mut pb::ModelProto, threshold: f32, reason: &st
     let old = meta.pet_threshold;
     meta.pet_threshold = threshold;
     if let serde_json::Value::Object(m) = &mut meta.metrics {
-        m.entry("pet_threshold").or_insert(serde_json::json!(old));
+        m.entry("pet_threshold").or_insert(serde_json::json!(short(old)));
     }
     if !meta.training.is_object() {
         meta.training = serde_json::json!({});
     }
     let history = meta.training.as_object_mut().expect("made an object above").entry("pet_threshold_history").or_insert(serde_json::json!([]));
     match history.as_array_mut() {
-        Some(h) => h.push(serde_json::json!({ "from": old, "to": threshold, "reason": reason })),
+        Some(h) => h.push(serde_json::json!({ "from": short(old), "to": short(threshold), "reason": reason })),
         None => bail!("`training.pet_threshold_history` is not a list"),
     }
     meta.validate()?;
     entry.value = meta.to_json();
     Ok(old)
+}
+
+/// `v` as JSON shows it to a reader: 0.9589, not the f32's 0.958899974822998 widened to f64.
+fn short(v: f32) -> f64 {
+    v.to_string().parse().unwrap_or(f64::from(v))
 }
 
 #[cfg(test)]
@@ -65,7 +70,7 @@ mod tests {
         let h = got.training["pet_threshold_history"].as_array().unwrap();
         assert_eq!(h.len(), 2);
         assert_eq!(h[0]["reason"], "val 2% point");
-        assert_eq!(h[1]["from"].as_f64().unwrap() as f32, 0.96);
+        assert_eq!(h[1]["from"], serde_json::json!(0.96));
         // Everything else is as it was.
         assert_eq!(ModelMetadata { pet_threshold: m.pet_threshold, training: m.training.clone(), metrics: m.metrics.clone(), ..got }, m);
     }
