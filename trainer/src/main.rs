@@ -741,6 +741,12 @@ fn main() -> Result<()> {
     Ok(())
 }
 
+/// An ONNX file as its protobuf, for commands that rewrite part of it.
+fn read_onnx(path: &std::path::Path) -> Result<tract_onnx::pb::ModelProto> {
+    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
+    <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -765,10 +771,4 @@ mod tests {
         assert_eq!((seeds(&[]), seeds(&["--camera-seed", "1,2,7"])), (vec![1], vec![1, 2, 7]));
         assert!(Cli::try_parse_from(["petcam-trainer", "camera", "--data", "d", "--model", "m", "--camera-seed", "1,x"]).is_err());
     }
-}
-
-/// An ONNX file as its protobuf, for commands that rewrite part of it.
-fn read_onnx(path: &std::path::Path) -> Result<tract_onnx::pb::ModelProto> {
-    let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
-    <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", path.display()))
 }
