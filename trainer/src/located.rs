@@ -153,21 +153,30 @@ mod tests {
         Loaded { sample, image: RgbImage::from_pixel(60, 45, Rgb(colour)), original: (60, 45) }
     }
 
-    #[test]
-    fn every_training_photo_gives_located_pictures_with_its_label() {
-        let items = vec![
+    /// A red pet, a blue scene and a green animal to train on, and `held_out`, a photo of another split.
+    fn training_photos_and(held_out: Loaded) -> Vec<Loaded> {
+        vec![
             item(3, Split::Train, None, [250, 10, 10]),
             item(NO_PET_LABEL, Split::Train, Some(Scene::Other), [10, 10, 250]),
             item(NO_PET_LABEL, Split::Train, Some(Scene::Animal), [10, 250, 10]),
-            item(5, Split::Val, None, [250, 250, 250]),
-        ];
+            held_out,
+        ]
+    }
+
+    /// Pixels of the green animal in a picture.
+    fn green(l: &Loaded) -> usize {
+        l.image.pixels().filter(|p| p[1] > 150 && p[0] < 100 && p[2] < 100).count()
+    }
+
+    #[test]
+    fn every_training_photo_gives_located_pictures_with_its_label() {
+        let items = training_photos_and(item(5, Split::Val, None, [250, 250, 250]));
         let made = make(&items, 2, 24, 1, &|| Ok(Box::new(LeftHalf))).unwrap();
         assert_eq!(made.len(), 6, "two per training photo, none of the validation photo");
         assert!(made.iter().all(|l| l.image.dimensions() == (24, 24) && l.sample.split == Split::Train));
         assert_eq!(made.iter().filter(|l| l.sample.label == 3).count(), 2);
         // An animal photo is never a background: no picture of the blue scene holds green, and
         // the green animal is in every picture made of it.
-        let green = |l: &Loaded| l.image.pixels().filter(|p| p[1] > 150 && p[0] < 100 && p[2] < 100).count();
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Other)).all(|l| green(l) == 0));
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Animal)).all(|l| green(l) > 0));
         // Without pet-free training photos there are no backgrounds.
@@ -194,12 +203,7 @@ mod tests {
 
     #[test]
     fn mining_keeps_the_pet_free_squares_the_model_takes_for_a_pet() {
-        let items = vec![
-            item(3, Split::Train, None, [250, 10, 10]),
-            item(NO_PET_LABEL, Split::Train, Some(Scene::Other), [10, 10, 250]),
-            item(NO_PET_LABEL, Split::Train, Some(Scene::Animal), [10, 250, 10]),
-            item(NO_PET_LABEL, Split::Val, Some(Scene::Animal), [10, 250, 10]),
-        ];
+        let items = training_photos_and(item(NO_PET_LABEL, Split::Val, Some(Scene::Animal), [10, 250, 10]));
         let pipeline = || Ok(Pipeline::new(GreenIsPet(crate::export::onnx::test_metadata(16, 4))).with_locator(Box::new(LeftHalf)));
         // Keeping everything: one square per frame, only of the two pet-free training photos.
         let all = mine(&items, 6, 24, 1, 0.0, &pipeline).unwrap();
@@ -209,8 +213,7 @@ mod tests {
         // blue scene never scores.
         let hard = mine(&items, 6, 24, 1, 0.5, &pipeline).unwrap();
         assert!(!hard.pictures.is_empty() && hard.pictures.len() < all.pictures.len(), "{} of {}", hard.pictures.len(), all.pictures.len());
-        let green = |l: &Loaded| l.image.pixels().filter(|p| p[1] > 150 && p[0] < 100 && p[2] < 100).count() as f32 / (24 * 24) as f32;
-        assert!(hard.pictures.iter().all(|l| l.sample.scene == Some(Scene::Animal) && green(l) > 0.4));
+        assert!(hard.pictures.iter().all(|l| l.sample.scene == Some(Scene::Animal) && green(l) as f32 > 0.4 * (24 * 24) as f32));
         // The same seed draws the same frames again.
         assert_eq!(mine(&items, 6, 24, 1, 0.5, &pipeline).unwrap().pictures.len(), hard.pictures.len());
     }
