@@ -68,7 +68,7 @@ fn stages(c: &mut Criterion) {
     let screen = Screen::Breed { name: "Beagle".into(), probability: 0.98, top: vec![("Beagle".into(), 0.98), ("Basset Hound".into(), 0.01), ("Pug".into(), 0.005)] };
     let overlay = Overlay { preview: Some(img.clone()), region: None, fps: Some(10.0) };
     c.bench_function("render_breed_screen_240x240", |b| b.iter(|| render(&mut canvas, black_box(&screen), black_box(&overlay))));
-    // The locate stage's search: the backbone over a 224 x 168 view of the frame, and the pet map.
+    // The locate stage's search: the backbone over a 256 x 192 view of the frame, and the pet map.
     let default_model = models().into_iter().find(|(n, _)| n.ends_with("96-f32"));
     if let Some((_, path)) = &default_model {
         use petcam::locate::activation::{ActivationConfig, ActivationLocator};

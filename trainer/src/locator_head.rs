@@ -321,7 +321,7 @@ mod tests {
         assert!(!cam.has_head(), "cam=1 asks for the class-activation map");
         let frame = RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, ((x + y) % 239) as u8]));
         let (rows, cols, ch, features) = with.features(&frame).unwrap();
-        assert_eq!((rows, cols, ch), (5, 7, channels));
+        assert_eq!((rows, cols, ch), (6, 8, channels), "the default 256 x 192 view of a 4:3 frame");
         let (_, _, map) = with.pet_map(&frame).unwrap();
         for (k, (cell, got)) in features.chunks_exact(ch).zip(&map).enumerate() {
             let border: f32 = edges.iter().zip(edge_indicators(k / cols, k % cols, rows, cols)).map(|(a, b)| a * b).sum();
