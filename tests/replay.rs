@@ -250,11 +250,12 @@ fn small_off_centre_pets_are_found_and_named() {
     // left of the pet's centre: the head reads the view's last column as only 30% covered
     // (models/MODEL_CARD.md, "Known weakness"). The class-activation map found all 6.
     assert!(found >= 4, "the classified square missed {} small pets:\n{}", small.len() - found, report.join("\n"));
-    // Version 2 of the default model names 3 of the 6 (version 1: 4): it says "no pet" more
+    // Version 2 of the default model named 3 of the 6 (version 1: 4): it says "no pet" more
     // readily on camera frames for a quarter of the false breeds on pet-free frames
-    // (models/MODEL_CARD.md). The Russian Blue and the Yorkshire terrier stay "no pet"; the
-    // centre crop names none.
-    assert!(named >= 3 && named > named_centre, "named {named} (centre crop {named_centre}) of {}:\n{}", small.len(), report.join("\n"));
+    // (models/MODEL_CARD.md). Version 3.2, with the 256 px view, names 5 (the Persian is taken
+    // for a Ragdoll), and its square is on the pet in 5 (not the Ragdoll's, at the right border,
+    // which it names anyway); the floor is one below. The centre crop names none.
+    assert!(named >= 4 && named > named_centre, "named {named} (centre crop {named_centre}) of {}:\n{}", small.len(), report.join("\n"));
 }
 
 /// A small pet walking in along the far side of the room is noticed within a second (a breed or
