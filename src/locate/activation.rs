@@ -22,9 +22,9 @@
 //! (`petcam-trainer camera --split val`, models/MODEL_CARD.md). With the activation map a 224 px
 //! view beat 192 px by 10 points of camera top-1 and 256 px gained nothing; once the head read
 //! the map, 256 px beat 224 px (val: 81.9% against 79.7% camera top-1, 91.4% against 90.3% of pets
-//! at 2% false breeds; it finds more of the small pets) for 3.5% more instructions per replayed
-//! frame, and 288 px did not beat it on val. Mirroring the view past its edges, a relative cut, a
-//! contrast test and a wider margin did not help.
+//! at 2% false breeds; it finds more of the small pets) for 4% more instructions per replayed
+//! frame on cortex-a72, and 288 px did not beat it on val (three camera seeds). Mirroring the
+//! view past its edges, a relative cut, a contrast test and a wider margin did not help.
 
 use super::track::Track;
 use super::{CentreCrop, Locate};
