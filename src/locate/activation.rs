@@ -5,8 +5,8 @@
 //! [`ActivationLocator`] runs the model's backbone on the whole frame, scaled down to a wide view
 //! (256 x 192 by default for a 4:3 frame: an 8 x 6 map, one cell per 80 camera pixels), reads every
 //! cell's pet log-odds (`logsumexp(breed logits) - no-pet logit`), and frames the square around
-//! the cells within `spread` log-odds of the best one, with a margin. The wide pass costs about 5
-//! inferences of the 96 px classifier, so it runs every `every` frames and the box in between
+//! the cells within `spread` log-odds of the best one, with a margin. The wide pass sees 5.3 times
+//! the pixels of a 96 px inference, so it runs every `every` frames and the box in between
 //! follows the pet's last speed ([`Track`]); with no pet-like cell the locator answers the centre
 //! square, as before.
 //!

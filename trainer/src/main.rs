@@ -464,14 +464,14 @@ fn main() -> Result<()> {
             let mut proto = read_onnx(&model)?;
             head::install(&mut proto, &h).with_context(|| model.display().to_string())?;
             let out = out.unwrap_or(model);
-            std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
+            write_onnx(&out, &proto)?;
             println!("wrote {} (locator head `{}`)", out.display(), petcam::locate::activation::HEAD_OUTPUT);
         }
         Cmd::SetThreshold { model, pet_threshold, reason, out } => {
             let mut proto = read_onnx(&model)?;
             let old = petcam_trainer::export::retune::set_pet_threshold(&mut proto, pet_threshold, &reason).with_context(|| model.display().to_string())?;
             let out = out.unwrap_or(model);
-            std::fs::write(&out, petcam_trainer::export::onnx::encode(&proto)).with_context(|| out.display().to_string())?;
+            write_onnx(&out, &proto)?;
             println!("wrote {}: pet threshold {old:.4} -> {pet_threshold:.4}", out.display());
         }
         Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op, pet_threshold } => {
@@ -741,10 +741,14 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// An ONNX file as its protobuf, for commands that rewrite part of it.
+/// An ONNX file as its protobuf, for commands that rewrite part of it ([`write_onnx`]).
 fn read_onnx(path: &std::path::Path) -> Result<tract_onnx::pb::ModelProto> {
     let bytes = std::fs::read(path).with_context(|| path.display().to_string())?;
     <tract_onnx::pb::ModelProto as prost::Message>::decode(bytes.as_slice()).with_context(|| format!("{}: not an ONNX file", path.display()))
+}
+
+fn write_onnx(path: &std::path::Path, proto: &tract_onnx::pb::ModelProto) -> Result<()> {
+    std::fs::write(path, petcam_trainer::export::onnx::encode(proto)).with_context(|| path.display().to_string())
 }
 
 #[cfg(test)]

@@ -12,9 +12,6 @@ use tract_onnx::pb;
 
 /// Sets the pet threshold in `proto`'s metadata; returns the threshold it held before.
 pub fn set_pet_threshold(proto: &mut pb::ModelProto, threshold: f32, reason: &str) -> anyhow::Result<f32> {
-    if !(0.0..=1.0).contains(&threshold) {
-        bail!("pet threshold {threshold} is outside 0..1");
-    }
     let entry = proto.metadata_props.iter_mut().find(|e| e.key == METADATA_KEY).with_context(|| format!("no `{METADATA_KEY}` metadata entry (not a petcam model?)"))?;
     let mut meta = ModelMetadata::from_json(&entry.value).context("its metadata")?;
     if meta.no_pet_index().is_none() {
@@ -33,7 +30,7 @@ pub fn set_pet_threshold(proto: &mut pb::ModelProto, threshold: f32, reason: &st
         Some(h) => h.push(serde_json::json!({ "from": short(old), "to": short(threshold), "reason": reason })),
         None => bail!("`training.pet_threshold_history` is not a list"),
     }
-    meta.validate()?;
+    meta.validate()?; // the threshold's range, among the rest
     entry.value = meta.to_json();
     Ok(old)
 }
