@@ -100,8 +100,10 @@ impl Decider {
             self.breed_shown = None;
             return Decision::NoPet { confidence: 1.0 - pet };
         }
-        // Probability of each breed given that there is a pet.
-        let norm = pet.max(1e-6);
+        // Probability of each breed given that there is a pet: over the breeds' own share of
+        // the probabilities (the pet score may be another number: the locate stage's veto, or a
+        // score combined with the wide view, `crate::evidence`).
+        let norm = probs.iter().enumerate().filter(|(i, _)| Some(*i) != self.no_pet).map(|(_, p)| p).sum::<f32>().max(1e-6);
         let mut top: Vec<(usize, f32)> = probs.iter().enumerate().filter(|(i, _)| Some(*i) != self.no_pet).map(|(i, p)| (i, (p / norm).min(1.0))).collect();
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.truncate(3);
@@ -202,5 +204,16 @@ mod tests {
         assert!(matches!(last, Some(Decision::Breed { label: 1, .. })), "{last:?}");
         let mut d = Decider::new(DecisionConfig { confidence_threshold: 0.6, ..decider().cfg }, Some(2));
         assert!(matches!(d.update(&Scores { probs: vec![0.3, 0.35, 0.35], pet_score: 0.65 }), Decision::NotSure { .. }));
+    }
+
+    #[test]
+    fn breed_probabilities_do_not_follow_a_pet_score_from_elsewhere() {
+        // The crop says 60% cat, 20% dog; a combined pet score of 0.95 (the wide view agreeing)
+        // decides that there is a pet, not how likely each breed is: cat 0.75 given a pet.
+        let mut d = Decider::new(DecisionConfig { window: 1, ..decider().cfg }, Some(2));
+        match d.update(&Scores { probs: vec![0.6, 0.2, 0.2], pet_score: 0.95 }) {
+            Decision::Breed { label: 0, probability, pet_score, .. } => assert!((probability - 0.75).abs() < 1e-6 && pet_score == 0.95),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! Data flows one way: [`source`] -> [`frame`] -> [`locate`] -> [`preprocess`] -> [`classifier`]
 //! -> [`decision`] -> [`ui`]. [`pipeline`] is the per-frame chain from frame to scores, written
-//! once for every command; [`kiosk`] wires it between a source, the decision and a display;
+//! once for every command, with [`evidence`] combining the crop's pet score with the locate
+//! stage's wide view; [`kiosk`] wires it between a source, the decision and a display;
 //! [`config`] holds the settings.
 //! [`labels`], [`preprocess`] and [`metadata`] are shared with the trainer (`petcam-trainer`), so
 //! both sides agree on breeds, pixels and the model format.
@@ -11,6 +12,7 @@ pub mod bench;
 pub mod classifier;
 pub mod config;
 pub mod decision;
+pub mod evidence;
 pub mod frame;
 /// Fuzz entry points (feature `test-support`: the fuzz crate and the regression test use them).
 #[cfg(feature = "test-support")]

@@ -271,6 +271,18 @@ fn run(cmd: Cmd) -> Result<i32> {
             out!("labels       {}", m.labels.join(", "));
             out!("temperature  {:.3}", m.temperature);
             out!("thresholds   pet {:.4}, breed confidence {:.2}", m.pet_threshold, m.confidence_threshold);
+            match &m.pet_evidence {
+                Some(e) => out!(
+                    "pet score    combined with the wide view: sigmoid({:.3} crop + {:.3} best cell + {:.3} best CAM cell + {:.3} whole view {:+.3}); without a wide view (`--locator centre`) the crop's own, read against {:.4}",
+                    e.crop,
+                    e.cell,
+                    e.cam_cell,
+                    e.view,
+                    e.bias,
+                    e.crop_threshold
+                ),
+                None => out!("pet score    the crop's own, 1 - P(no pet)"),
+            }
             let finder = if petcam::locate::activation::model_has_head(&path) {
                 "this model's locator head (which cells of a wide view of the frame are pet)"
             } else {

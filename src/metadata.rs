@@ -31,10 +31,16 @@ pub struct ModelMetadata {
     pub normalisation: (f32, f32),
     /// Softmax temperature fitted on the validation split: probabilities are `softmax(logits / T)`.
     pub temperature: f32,
-    /// Pet score (1 - P(no pet)) below which the answer is "no pet". In `[0, 1]`.
+    /// Pet score below which the answer is "no pet": `1 - P(no pet)` of the crop, or the combined
+    /// score when the model has [`pet_evidence`](Self::pet_evidence). In `[0, 1]`.
     pub pet_threshold: f32,
     /// Breed probability below which a pet is shown as "not sure" instead of a breed. In `[0, 1]`.
     pub confidence_threshold: f32,
+    /// Weights that combine the crop's pet score with the locate stage's wide view
+    /// ([`crate::evidence`]); `pet_threshold` then applies to the combined score. Absent in
+    /// models made before version 3.3: the crop's score alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pet_evidence: Option<crate::evidence::PetEvidence>,
     /// Free-form summary of the training run (data, command line, time).
     #[serde(default)]
     pub training: serde_json::Value,
@@ -78,6 +84,9 @@ impl ModelMetadata {
                 return Err(MetadataError::Invalid(format!("{name} {v} outside 0..1")));
             }
         }
+        if let Some(e) = &self.pet_evidence {
+            e.validate().map_err(MetadataError::Invalid)?;
+        }
         Ok(())
     }
 }
@@ -109,6 +118,7 @@ pub(crate) mod tests {
             temperature: 1.3,
             pet_threshold: 0.5,
             confidence_threshold: 0.3,
+            pet_evidence: None,
             training: serde_json::Value::Null,
             metrics: serde_json::Value::Null,
         }

@@ -130,6 +130,11 @@ impl Preprocessor {
         self.locator.saw_pet()
     }
 
+    /// What the locate stage's last search saw: [`Locate::evidence`].
+    pub fn evidence(&self) -> Option<crate::evidence::WideEvidence> {
+        self.locator.evidence()
+    }
+
     /// Frame bytes to RGB.
     pub fn convert(&self, frame: &Frame, times: &mut StageTimes) -> Result<RgbImage, FrameError> {
         times.time(Stage::Convert, || frame::to_rgb(frame))
@@ -182,6 +187,8 @@ pub struct Analysis {
     /// The locate stage found a pet in the frame (`Some(false)`: nothing pet-like, and the
     /// scores' pet score was set to 0); `None` when it cannot tell.
     pub saw_pet: Option<bool>,
+    /// What the locate stage's last search of the whole frame saw ([`Locate::evidence`]).
+    pub evidence: Option<crate::evidence::WideEvidence>,
 }
 
 /// Why a frame gave no scores. Both variants' messages say what went wrong; the frame's source is
@@ -243,6 +250,12 @@ impl<C: Classifier> Pipeline<C> {
         let (region, input) = self.pre.prepare(&rgb, times);
         let classifier = &mut self.classifier;
         let mut scores = times.time(Stage::Classify, || classifier.classify(input))?;
+        let evidence = self.pre.evidence();
+        let meta = self.classifier.metadata();
+        if let (Some(w), Some(_)) = (&meta.pet_evidence, meta.no_pet_index()) {
+            // The crop's score with what the wide view saw of the whole frame ([`crate::evidence`]).
+            scores.pet_score = w.pet_score(scores.pet_score, evidence.as_ref(), meta.pet_threshold);
+        }
         let saw_pet = self.pre.saw_pet();
         if saw_pet == Some(false) {
             // Nothing in the frame looked like a pet to the locate stage: the classifier saw
@@ -251,7 +264,7 @@ impl<C: Classifier> Pipeline<C> {
             // a breed, no fewer pets).
             scores.pet_score = 0.0;
         }
-        Ok(Analysis { rgb, region, scores, saw_pet })
+        Ok(Analysis { rgb, region, scores, saw_pet, evidence })
     }
 
     /// Classifies `region` of `rgb`, bypassing the locate stage (studies of the locator).
@@ -259,7 +272,7 @@ impl<C: Classifier> Pipeline<C> {
         let input = self.pre.prepare_region(&rgb, region, times);
         let classifier = &mut self.classifier;
         let scores = times.time(Stage::Classify, || classifier.classify(input))?;
-        Ok(Analysis { rgb, region, scores, saw_pet: None })
+        Ok(Analysis { rgb, region, scores, saw_pet: None, evidence: None })
     }
 }
 
@@ -327,5 +340,54 @@ mod tests {
         let vetoed = Pipeline::new(model()).with_locator(Box::new(SawNothing)).analyse(cat, &mut StageTimes::default()).unwrap();
         assert_eq!((vetoed.scores.pet_score, vetoed.saw_pet), (0.0, Some(false)));
         assert_eq!(vetoed.scores.probs, plain.scores.probs, "the breed probabilities stay the classifier's");
+    }
+
+    /// A classifier that always answers `1`, with metadata `0`.
+    struct Fixed(ModelMetadata, Scores);
+    impl Classifier for Fixed {
+        type Error = std::convert::Infallible;
+        fn metadata(&self) -> &ModelMetadata {
+            &self.0
+        }
+        fn classify(&mut self, _: &[f32]) -> Result<Scores, Self::Error> {
+            Ok(self.1.clone())
+        }
+    }
+
+    /// A locate stage whose search saw `0` of the whole frame.
+    struct Saw(Option<crate::evidence::WideEvidence>);
+    impl Locate for Saw {
+        fn locate(&mut self, rgb: &RgbImage) -> Rect {
+            CentreCrop.locate(rgb)
+        }
+        fn name(&self) -> &'static str {
+            "saw"
+        }
+        fn evidence(&self) -> Option<crate::evidence::WideEvidence> {
+            self.0
+        }
+    }
+
+    #[test]
+    fn a_model_with_pet_evidence_weighs_the_wide_view_in() {
+        use crate::evidence::{PetEvidence, WideEvidence};
+        let sigmoid = |z: f32| 1.0 / (1.0 + (-z).exp());
+        let mut meta = crate::metadata::tests::sample(); // beagle, pug, no pet; threshold 0.5
+        let crop = Scores { probs: vec![0.4, 0.1, 0.5], pet_score: 0.5 }; // crop log-odds 0
+        let run = |meta: &ModelMetadata, wide: Option<WideEvidence>| {
+            Pipeline::new(Fixed(meta.clone(), crop.clone())).with_locator(Box::new(Saw(wide))).analyse(RgbImage::new(64, 48), &mut StageTimes::default()).unwrap()
+        };
+        let pet_like = WideEvidence { cell: 0.0, cam_cell: 0.0, view: 3.0 };
+        // Without weights in the model, the crop's own score whatever the view saw.
+        assert_eq!(run(&meta, Some(pet_like)).scores.pet_score, 0.5);
+        meta.pet_evidence = Some(PetEvidence { crop: 1.0, cell: 0.0, cam_cell: 0.0, view: 1.0, bias: 0.0, crop_threshold: 0.9 });
+        let a = run(&meta, Some(pet_like));
+        assert!((a.scores.pet_score - sigmoid(3.0)).abs() < 1e-5, "{}", a.scores.pet_score);
+        assert_eq!((a.evidence, &a.scores.probs), (Some(pet_like), &crop.probs), "the breed probabilities stay the classifier's");
+        let empty = run(&meta, Some(WideEvidence { view: -3.0, ..pet_like }));
+        assert!((empty.scores.pet_score - sigmoid(-3.0)).abs() < 1e-5);
+        // No wide view (the centre crop): the crop's 0.5 read against its own threshold 0.9.
+        let alone = run(&meta, None).scores.pet_score;
+        assert!((alone - sigmoid(-(9.0f32).ln())).abs() < 1e-5, "{alone}");
     }
 }

@@ -28,6 +28,7 @@
 
 use super::track::Track;
 use super::{CentreCrop, Locate};
+use crate::evidence::WideEvidence;
 use crate::preprocess::Rect;
 use image::RgbImage;
 use std::path::Path;
@@ -120,6 +121,8 @@ pub struct ActivationLocator {
     track: Track,
     /// The last frame's square framed a pet the search found.
     saw: bool,
+    /// What the last search saw ([`Locate::evidence`]).
+    evidence: Option<WideEvidence>,
 }
 
 fn tensor_f32(t: &pb::TensorProto) -> Vec<f32> {
@@ -181,6 +184,7 @@ impl ActivationLocator {
             frame: 0,
             track: Track::default(),
             saw: false,
+            evidence: None,
         })
     }
 
@@ -212,21 +216,46 @@ impl ActivationLocator {
     /// map's `logsumexp(breeds) - no pet`.
     pub fn pet_map(&mut self, rgb: &RgbImage) -> TractResult<(usize, usize, Vec<f32>)> {
         let (rows, cols, channels, features) = self.features(rgb)?;
-        let map = features
+        Ok((rows, cols, self.map_of(rows, cols, channels, &features)))
+    }
+
+    fn map_of(&self, rows: usize, cols: usize, channels: usize, features: &[f32]) -> Vec<f32> {
+        features
             .chunks_exact(channels.max(1))
             .enumerate()
             .map(|(k, cell)| match &self.head {
                 Some(h) => h.logit(cell, edge_indicators(k / cols, k % cols, rows, cols)),
-                None => {
-                    let z: Vec<f32> = self.weights.iter().zip(&self.bias).map(|(wc, b)| b + wc.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>()).collect();
-                    let breeds = z.iter().enumerate().filter(|(c, _)| *c != self.no_pet).map(|(_, v)| *v);
-                    let m = breeds.clone().fold(f32::NEG_INFINITY, f32::max);
-                    let lse = m + breeds.map(|v| (v - m).exp()).sum::<f32>().ln();
-                    lse - z[self.no_pet]
-                }
+                None => self.cam_log_odds(cell),
             })
-            .collect();
-        Ok((rows, cols, map))
+            .collect()
+    }
+
+    /// The classifier's pet log-odds (`logsumexp(breed logits) - no-pet logit`) for a vector of
+    /// pooled features: one cell's, or the mean over the view.
+    fn cam_log_odds(&self, cell: &[f32]) -> f32 {
+        let z: Vec<f32> = self.weights.iter().zip(&self.bias).map(|(wc, b)| b + wc.iter().zip(cell).map(|(a, b)| a * b).sum::<f32>()).collect();
+        let breeds = z.iter().enumerate().filter(|(c, _)| *c != self.no_pet).map(|(_, v)| *v);
+        let m = breeds.clone().fold(f32::NEG_INFINITY, f32::max);
+        let lse = m + breeds.map(|v| (v - m).exp()).sum::<f32>().ln();
+        lse - z[self.no_pet]
+    }
+
+    /// The map of the wide view of `rgb`, and what the view says of a pet ([`WideEvidence`]),
+    /// from one pass of the backbone.
+    pub fn search(&mut self, rgb: &RgbImage) -> TractResult<(usize, usize, Vec<f32>, WideEvidence)> {
+        let (rows, cols, channels, features) = self.features(rgb)?;
+        let map = self.map_of(rows, cols, channels, &features);
+        let cells = features.chunks_exact(channels.max(1));
+        let n = cells.len().max(1) as f32;
+        let mut mean = vec![0.0f32; channels];
+        for c in cells.clone() {
+            mean.iter_mut().zip(c).for_each(|(m, v)| *m += v / n);
+        }
+        let best = |v: &mut dyn Iterator<Item = f32>| v.fold(f32::NEG_INFINITY, f32::max);
+        let cell = best(&mut map.iter().copied());
+        // Without a head the map is the class-activation map already.
+        let cam_cell = if self.head.is_some() { best(&mut cells.map(|c| self.cam_log_odds(c))) } else { cell };
+        Ok((rows, cols, map, WideEvidence { cell, cam_cell, view: self.cam_log_odds(&mean) }))
     }
 
     /// The backbone's last feature map on the wide view of `rgb`, for the cells whose centre lies
@@ -500,10 +529,14 @@ impl Locate for ActivationLocator {
             return CentreCrop.locate(rgb);
         }
         if self.frame.is_multiple_of(self.cfg.every.max(1)) {
-            let target = match self.pet_map(rgb) {
-                Ok((rows, cols, map)) => self.frame_pet((rows, cols, &map), (w, h)),
+            let target = match self.search(rgb) {
+                Ok((rows, cols, map, evidence)) => {
+                    self.evidence = Some(evidence);
+                    self.frame_pet((rows, cols, &map), (w, h))
+                }
                 Err(e) => {
                     tracing::warn!("locator: {e:#}");
+                    self.evidence = None;
                     None
                 }
             };
@@ -527,9 +560,14 @@ impl Locate for ActivationLocator {
         self.cfg.veto.then_some(self.saw)
     }
 
+    fn evidence(&self) -> Option<WideEvidence> {
+        self.evidence
+    }
+
     fn reset(&mut self) {
         self.frame = 0;
         self.saw = false;
+        self.evidence = None;
         self.track.reset();
     }
 }
@@ -575,9 +613,22 @@ mod tests {
         let grey = RgbImage::from_pixel(640, 480, image::Rgb([120, 118, 112]));
         assert_eq!(l.locate(&grey), Rect::centre_square(640, 480));
         assert_eq!(l.saw_pet(), Some(false));
+        let on_grey = l.evidence().expect("a search saw the grey frame");
         l.reset();
-        l.locate(&cat_at(440, 20, 150).0);
+        assert_eq!(l.evidence(), None, "reset forgets the last search");
+        let cat = cat_at(440, 20, 150).0;
+        l.locate(&cat);
         assert_eq!(l.saw_pet(), Some(true));
+        // What the wide view saw: the cat's frame is more pet-like on every count, and the
+        // best cell is the map's own.
+        let on_cat = l.evidence().unwrap();
+        assert!(on_cat.cell > on_grey.cell && on_cat.cam_cell > on_grey.cam_cell && on_cat.view > on_grey.view, "{on_cat:?} vs {on_grey:?}");
+        assert!(on_cat.cell > 0.0 && on_grey.cell < 0.0, "{on_cat:?} vs {on_grey:?}");
+        let (_, _, map) = l.pet_map(&cat).unwrap();
+        assert_eq!(on_cat.cell, map.iter().cloned().fold(f32::NEG_INFINITY, f32::max));
+        // Between searches the last search's evidence stands.
+        l.locate(&grey);
+        assert_eq!(l.evidence(), Some(on_cat));
         let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(crate::config::DEFAULT_MODEL_FILE);
         let mut quiet = ActivationLocator::load(&model, 37, "veto=0".parse().unwrap()).unwrap();
         quiet.locate(&grey);

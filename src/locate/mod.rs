@@ -33,6 +33,11 @@ pub trait Locate: Send {
     fn saw_pet(&self) -> Option<bool> {
         None
     }
+    /// What the last search of the whole frame saw of a pet ([`crate::evidence`]), for the
+    /// frames since; `None` when this locator does not search the frame.
+    fn evidence(&self) -> Option<crate::evidence::WideEvidence> {
+        None
+    }
 }
 
 /// The largest square centred in the frame: what petcam did before it could locate pets.
@@ -77,6 +82,9 @@ impl<L: Locate + ?Sized> Locate for Box<L> {
     }
     fn saw_pet(&self) -> Option<bool> {
         (**self).saw_pet()
+    }
+    fn evidence(&self) -> Option<crate::evidence::WideEvidence> {
+        (**self).evidence()
     }
 }
 

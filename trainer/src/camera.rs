@@ -40,6 +40,9 @@ pub struct Judged {
     /// `ln` of the probabilities (all labels, at the temperature judged with), clean and camera:
     /// the logits up to a constant, for fitting and checking the temperature.
     pub log_probs: [Vec<f32>; 2],
+    /// What the locate stage's search of the whole picture saw ([`Locate::evidence`]), clean and
+    /// camera.
+    pub evidence: [Option<petcam::evidence::WideEvidence>; 2],
 }
 
 /// What the pipeline said of one picture.
@@ -159,12 +162,47 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 pb.inc(1);
                 let ln = |a: &petcam::pipeline::Analysis| a.scores.probs.iter().map(|p| p.max(1e-30).ln()).collect();
                 let subject_height = footprint.height as f32 / f.height as f32;
-                Ok(Judged { label: sample.label, scene: sample.scene, clean, camera: verdict(&a), region_on_subject, subject_height, located, log_probs: [ln(&clean_a), ln(&a)] })
+                Ok(Judged {
+                    label: sample.label,
+                    scene: sample.scene,
+                    clean,
+                    camera: verdict(&a),
+                    region_on_subject,
+                    subject_height,
+                    located,
+                    log_probs: [ln(&clean_a), ln(&a)],
+                    evidence: [clean_a.evidence, a.evidence],
+                })
             },
         )
         .collect();
     pb.finish_and_clear();
     out.into_iter().collect()
+}
+
+/// Appends (`append`) or writes `items`' camera-frame scores to `path`, one JSON object a line:
+/// the camera `seed`, label, scene, the breed shown, the pet score (after the locate stage's
+/// veto), the classifier's own pet log-odds, whether the locate stage found a pet, and its
+/// evidence.
+pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> Result<()> {
+    use std::io::Write;
+    let file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path).with_context(|| path.display().to_string())?;
+    let mut w = std::io::BufWriter::new(file);
+    let log_odds = |z: &[f32]| {
+        let no_pet = z.get(NO_PET_LABEL).copied().unwrap_or(f32::NEG_INFINITY);
+        let pet = z.iter().take(NO_PET_LABEL).copied().fold(f32::NEG_INFINITY, f32::max);
+        pet + z.iter().take(NO_PET_LABEL).map(|v| (v - pet).exp()).sum::<f32>().ln() - no_pet
+    };
+    for j in items {
+        let line = serde_json::json!({
+            "seed": seed, "label": j.label, "scene": j.scene.map(|s| s.name()), "breed": j.camera.breed,
+            "pet_score": j.camera.pet_score, "pet_log_odds": log_odds(&j.log_probs[1]), "located": j.located,
+            "evidence": j.evidence[1], "subject_height": j.subject_height, "region_on_subject": j.region_on_subject,
+            "clean_breed": j.clean.breed, "clean_pet_score": j.clean.pet_score, "clean_pet_log_odds": log_odds(&j.log_probs[0]), "clean_evidence": j.evidence[0],
+        });
+        writeln!(w, "{line}").with_context(|| path.display().to_string())?;
+    }
+    w.flush().with_context(|| path.display().to_string())
 }
 
 /// Top-1 over the pets: the most probable breed is the right one (no threshold).
@@ -303,7 +341,7 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, subject_height: 0.6, located: true, log_probs: [vec![], vec![]] }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, subject_height: 0.6, located: true, log_probs: [vec![], vec![]], evidence: [None, None] }
     }
 
     #[test]

@@ -125,6 +125,10 @@ enum Cmd {
         /// test a threshold set on val).
         #[arg(long, value_parser = unit_interval)]
         pet_threshold: Option<f32>,
+        /// Write every camera frame's scores here, one JSON object a line (label, scene, pet
+        /// score, the locate stage's evidence), for studies of the no-pet decision.
+        #[arg(long)]
+        scores_out: Option<PathBuf>,
     },
     /// Train the locator head on simulated camera frames of the training photos (pets pasted
     /// anywhere at 35-100% of the frame height; as many pet-free frames) and write it into the
@@ -163,6 +167,30 @@ enum Cmd {
         #[arg(long, value_parser = unit_interval)]
         pet_threshold: f32,
         /// Why, with the command that measured it; kept in the file's `training.pet_threshold_history`.
+        #[arg(long)]
+        reason: String,
+        /// Where to write the model (default: over --model).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Combine a model's pet score with the locate stage's wide view (petcam's `evidence`):
+    /// fit the weights on the camera benchmark's validation frames (`camera --split val
+    /// --scores-out F`), set the pet threshold at which at most --max-false of the pet-free frames
+    /// of --threshold-seed get a breed, and write both into the model's metadata (the network's
+    /// weights stay byte for byte).
+    FitEvidence {
+        /// The ONNX model the scores were measured with.
+        #[arg(long)]
+        model: PathBuf,
+        /// `camera --split val --scores-out` file(s) of that model.
+        #[arg(long, required = true, num_args = 1..)]
+        scores: Vec<PathBuf>,
+        #[arg(long, default_value_t = 0.02, value_parser = unit_interval)]
+        max_false: f32,
+        /// Camera seeds whose frames set the threshold (default: all in the scores).
+        #[arg(long, value_delimiter = ',')]
+        threshold_seed: Vec<u64>,
+        /// Why, with the commands that measured the scores; kept in the file.
         #[arg(long)]
         reason: String,
         /// Where to write the model (default: over --model).
@@ -474,7 +502,36 @@ fn main() -> Result<()> {
             write_onnx(&out, &proto)?;
             println!("wrote {}: pet threshold {old:.4} -> {pet_threshold:.4}", out.display());
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op, pet_threshold } => {
+        Cmd::FitEvidence { model, scores, max_false, threshold_seed, reason, out } => {
+            use petcam_trainer::export::retune::short;
+            let mut frames = Vec::new();
+            for p in &scores {
+                frames.extend(petcam_trainer::export::evidence_fit::read_scores(p)?);
+            }
+            let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
+            anyhow::ensure!(meta.no_pet_index().is_some(), "{}: no no-pet output, so no pet score to combine", model.display());
+            let fit = petcam_trainer::export::evidence_fit::fit(&frames, petcam_trainer::export::evidence_fit::crop_threshold(&meta), max_false, &threshold_seed)?;
+            let w = &fit.weights;
+            println!("weights on {} located frames: crop {:.3}, best cell {:.3}, best CAM cell {:.3}, whole view {:.3}, bias {:.3}", fit.fitted_on, w.crop, w.cell, w.cam_cell, w.view, w.bias);
+            println!(
+                "pet threshold {:.4}: on {} frames of camera seed(s) {}, pets given a breed {:.1}%, false breeds {:.1}%",
+                fit.threshold,
+                fit.threshold_frames,
+                if threshold_seed.is_empty() { "all".to_string() } else { threshold_seed.iter().map(u64::to_string).collect::<Vec<_>>().join(",") },
+                100.0 * fit.pets,
+                100.0 * fit.false_breeds
+            );
+            let about = serde_json::json!({
+                "scores": scores.iter().map(|p| p.file_name().unwrap_or(p.as_os_str()).to_string_lossy().into_owned()).collect::<Vec<_>>(), "located_frames": fit.fitted_on,
+                "threshold_seeds": threshold_seed, "max_false": short(max_false), "pets_at_threshold": short(fit.pets), "false_breeds_at_threshold": short(fit.false_breeds),
+            });
+            let mut proto = read_onnx(&model)?;
+            petcam_trainer::export::evidence_fit::set_evidence(&mut proto, &fit, &reason, about).with_context(|| model.display().to_string())?;
+            let out = out.unwrap_or(model);
+            write_onnx(&out, &proto)?;
+            println!("wrote {}", out.display());
+        }
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, temperature, int8_op, pet_threshold, scores_out } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
@@ -499,7 +556,11 @@ fn main() -> Result<()> {
                     temperature,
                     int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
                 };
-                judged.extend(petcam_trainer::camera::run(&samples, &settings)?);
+                let run = petcam_trainer::camera::run(&samples, &settings)?;
+                if let Some(path) = &scores_out {
+                    petcam_trainer::camera::write_scores(path, &run, seed, k > 0)?;
+                }
+                judged.extend(run);
             }
             let seeds: Vec<String> = camera_seed.iter().map(u64::to_string).collect();
             println!(

@@ -3,6 +3,7 @@
 //! (petcam's own classifier) and check them against the trainer's forward pass.
 
 pub mod bias_correction;
+pub mod evidence_fit;
 pub mod onnx;
 pub mod report;
 pub mod retune;

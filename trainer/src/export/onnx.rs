@@ -410,6 +410,7 @@ pub(crate) fn test_metadata(size: u32, classes: usize) -> ModelMetadata {
         temperature: 1.0,
         pet_threshold: 0.5,
         confidence_threshold: 0.3,
+        pet_evidence: None,
         training: serde_json::Value::Null,
         metrics: serde_json::Value::Null,
     }

@@ -256,6 +256,7 @@ pub fn export(args: &ExportArgs, data: &[Loaded]) -> Result<Exported> {
         temperature: t,
         pet_threshold: threshold,
         confidence_threshold: args.confidence_threshold,
+        pet_evidence: None,
         training: args.training.clone(),
         metrics: metrics_json(&f32_fig),
     };

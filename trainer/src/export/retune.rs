@@ -36,7 +36,7 @@ pub fn set_pet_threshold(proto: &mut pb::ModelProto, threshold: f32, reason: &st
 }
 
 /// `v` as JSON shows it to a reader: 0.9589, not the f32's 0.958899974822998 widened to f64.
-fn short(v: f32) -> f64 {
+pub fn short(v: f32) -> f64 {
     v.to_string().parse().unwrap_or(f64::from(v))
 }
 
