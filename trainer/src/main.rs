@@ -193,6 +193,10 @@ enum Cmd {
         /// Why, with the commands that measured the scores; kept in the file.
         #[arg(long)]
         reason: String,
+        /// Take the weights from this model's `pet_evidence` (e.g. the f32 file's, fitted on
+        /// more frames, for the int8 file of the same network) and set only the threshold.
+        #[arg(long)]
+        weights_from: Option<PathBuf>,
         /// Where to write the model (default: over --model).
         #[arg(long)]
         out: Option<PathBuf>,
@@ -502,7 +506,7 @@ fn main() -> Result<()> {
             write_onnx(&out, &proto)?;
             println!("wrote {}: pet threshold {old:.4} -> {pet_threshold:.4}", out.display());
         }
-        Cmd::FitEvidence { model, scores, max_false, threshold_seed, reason, out } => {
+        Cmd::FitEvidence { model, scores, max_false, threshold_seed, reason, weights_from, out } => {
             use petcam_trainer::export::retune::short;
             let mut frames = Vec::new();
             for p in &scores {
@@ -510,9 +514,18 @@ fn main() -> Result<()> {
             }
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
             anyhow::ensure!(meta.no_pet_index().is_some(), "{}: no no-pet output, so no pet score to combine", model.display());
-            let fit = petcam_trainer::export::evidence_fit::fit(&frames, petcam_trainer::export::evidence_fit::crop_threshold(&meta), max_false, &threshold_seed)?;
+            let given = match &weights_from {
+                Some(p) => Some(
+                    petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(p)?)
+                        .pet_evidence
+                        .with_context(|| format!("{}: no pet_evidence weights to take", p.display()))?,
+                ),
+                None => None,
+            };
+            let fit = petcam_trainer::export::evidence_fit::fit(&frames, petcam_trainer::export::evidence_fit::crop_threshold(&meta), max_false, &threshold_seed, given)?;
             let w = &fit.weights;
-            println!("weights on {} located frames: crop {:.3}, best cell {:.3}, best CAM cell {:.3}, whole view {:.3}, bias {:.3}", fit.fitted_on, w.crop, w.cell, w.cam_cell, w.view, w.bias);
+            let whence = if given.is_some() { "taken from --weights-from, judged on" } else { "fitted on" };
+            println!("weights {whence} {} located frames: crop {:.3}, best cell {:.3}, best CAM cell {:.3}, whole view {:.3}, bias {:.3}", fit.fitted_on, w.crop, w.cell, w.cam_cell, w.view, w.bias);
             println!(
                 "pet threshold {:.4}: on {} frames of camera seed(s) {}, pets given a breed {:.1}%, false breeds {:.1}%",
                 fit.threshold,
@@ -524,6 +537,7 @@ fn main() -> Result<()> {
             let about = serde_json::json!({
                 "scores": scores.iter().map(|p| p.file_name().unwrap_or(p.as_os_str()).to_string_lossy().into_owned()).collect::<Vec<_>>(), "located_frames": fit.fitted_on,
                 "threshold_seeds": threshold_seed, "max_false": short(max_false), "pets_at_threshold": short(fit.pets), "false_breeds_at_threshold": short(fit.false_breeds),
+                "weights_from": weights_from.as_ref().map(|p| p.file_name().unwrap_or(p.as_os_str()).to_string_lossy().into_owned()),
             });
             let mut proto = read_onnx(&model)?;
             petcam_trainer::export::evidence_fit::set_evidence(&mut proto, &fit, &reason, about).with_context(|| model.display().to_string())?;

@@ -150,7 +150,6 @@ fn train_export_reload_agree() {
         pet_threshold: None,
         temperature: None,
         confidence_threshold: 0.25,
-        pet_evidence: None,
         training: serde_json::json!({"fixture": true}),
         skip_int8: true,
         int8_activations: onnx::ActQuant::Relu,

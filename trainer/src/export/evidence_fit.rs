@@ -115,11 +115,12 @@ fn features(s: &Scored, w: &WideEvidence) -> [f32; 4] {
     [s.crop_log_odds.clamp(-CROP_CLAMP, CROP_CLAMP), w.cell, w.cam_cell, w.view]
 }
 
-/// Fits the weights on every located frame of `frames`, and the pet threshold on those of
-/// `threshold_seeds` (all when empty): the lowest at which at most `max_false` of their pet-free
-/// frames get a breed, frames the locate stage found nothing in counting as "no pet" as on the
-/// device. `crop_threshold` is the crop score's own threshold, for frames without wide evidence.
-pub fn fit(frames: &[Scored], crop_threshold: f32, max_false: f32, threshold_seeds: &[u64]) -> Result<Fit> {
+/// Fits the weights on every located frame of `frames` (or takes `given` weights), and the pet
+/// threshold on those of `threshold_seeds` (all when empty): the lowest at which at most
+/// `max_false` of their pet-free frames get a breed, frames the locate stage found nothing in
+/// counting as "no pet" as on the device. `crop_threshold` is the crop score's own threshold,
+/// for frames without wide evidence.
+pub fn fit(frames: &[Scored], crop_threshold: f32, max_false: f32, threshold_seeds: &[u64], given: Option<PetEvidence>) -> Result<Fit> {
     let mut x = Vec::new();
     let mut y = Vec::new();
     for s in frames.iter().filter(|s| s.located) {
@@ -128,8 +129,13 @@ pub fn fit(frames: &[Scored], crop_threshold: f32, max_false: f32, threshold_see
         y.push(s.pet);
     }
     ensure!(y.iter().any(|&p| p) && y.iter().any(|&p| !p), "the located frames need both pets and pet-free frames to fit on ({} frames)", y.len());
-    let [crop, cell, cam_cell, view, bias] = logistic(&x, &y);
-    let weights = PetEvidence { crop, cell, cam_cell, view, bias, crop_threshold };
+    let weights = match given {
+        Some(g) => PetEvidence { crop_threshold, ..g },
+        None => {
+            let [crop, cell, cam_cell, view, bias] = logistic(&x, &y);
+            PetEvidence { crop, cell, cam_cell, view, bias, crop_threshold }
+        }
+    };
     weights.validate().map_err(anyhow::Error::msg)?;
     let chosen: Vec<&Scored> = frames.iter().filter(|s| threshold_seeds.is_empty() || threshold_seeds.contains(&s.seed)).collect();
     let score = |s: &Scored| match (&s.wide, s.located) {
@@ -202,7 +208,7 @@ mod tests {
         let mut frames = synthetic(4_000);
         // A vetoed pet-free frame with pet-like evidence must not count as a false breed.
         frames.push(Scored { seed: 1, pet: false, located: false, crop_log_odds: 9.0, wide: Some(WideEvidence { cell: 9.0, cam_cell: 9.0, view: 9.0 }) });
-        let f = fit(&frames, 0.96, 0.02, &[1]).unwrap();
+        let f = fit(&frames, 0.96, 0.02, &[1], None).unwrap();
         assert!(f.false_breeds <= 0.02 && f.pets > 0.15, "{f:?}");
         assert_eq!(f.threshold_frames, 2_001);
         assert_eq!(f.weights.crop_threshold, 0.96);
@@ -215,9 +221,9 @@ mod tests {
     fn refuses_scores_it_cannot_fit() {
         let mut frames = synthetic(100);
         frames[3].wide = None;
-        assert!(fit(&frames, 0.96, 0.02, &[]).unwrap_err().to_string().contains("wide-view evidence"));
+        assert!(fit(&frames, 0.96, 0.02, &[], None).unwrap_err().to_string().contains("wide-view evidence"));
         let pets_only: Vec<Scored> = synthetic(200).into_iter().filter(|s| s.pet).collect();
-        assert!(fit(&pets_only, 0.96, 0.02, &[]).is_err());
+        assert!(fit(&pets_only, 0.96, 0.02, &[], None).is_err());
         let dir = std::env::temp_dir().join(format!("petcam-evidence-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bad = dir.join("scores.jsonl");
@@ -231,7 +237,7 @@ mod tests {
     fn writes_the_weights_and_keeps_the_record() {
         let meta = crate::export::onnx::test_metadata(96, 4);
         let mut proto = pb::ModelProto { metadata_props: vec![pb::StringStringEntryProto { key: METADATA_KEY.into(), value: meta.to_json() }], ..Default::default() };
-        let f = fit(&synthetic(2_000), crop_threshold(&meta), 0.02, &[]).unwrap();
+        let f = fit(&synthetic(2_000), crop_threshold(&meta), 0.02, &[], None).unwrap();
         set_evidence(&mut proto, &f, "val 2% point", serde_json::json!({ "frames": 2_000 })).unwrap();
         let got = ModelMetadata::from_json(&proto.metadata_props[0].value).unwrap();
         assert_eq!(got.pet_evidence, Some(f.weights));
@@ -239,5 +245,14 @@ mod tests {
         assert_eq!(crop_threshold(&got), meta.pet_threshold);
         assert_eq!(got.training["pet_evidence_fit"]["frames"], 2_000);
         assert_eq!(got.training["pet_threshold_history"][0]["reason"], "val 2% point");
+    }
+
+    #[test]
+    fn given_weights_are_kept_and_only_the_threshold_is_set() {
+        let given = PetEvidence { crop: 0.5, cell: 0.2, cam_cell: 0.1, view: 0.4, bias: -2.0, crop_threshold: 0.9 };
+        let f = fit(&synthetic(2_000), 0.97, 0.02, &[], Some(given)).unwrap();
+        assert_eq!(f.weights, PetEvidence { crop_threshold: 0.97, ..given }, "the crop threshold stays this model's own");
+        assert!(f.false_breeds <= 0.02);
+        assert_ne!(f.threshold, fit(&synthetic(2_000), 0.97, 0.02, &[], None).unwrap().threshold);
     }
 }
