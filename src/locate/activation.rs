@@ -18,6 +18,11 @@
 //! coverage bleeds over, so it holds the pet and little of the scene around it.
 //! `activation:cam=1` asks for the activation map anyway, for comparison.
 //!
+//! Each search also says what it saw of the whole frame ([`WideEvidence`], [`Locate::evidence`]):
+//! the map's best cell, the class-activation map's best cell, and the classifier's linear layer on
+//! the view's mean feature. A model carrying `pet_evidence` weights weighs these into its pet score
+//! ([`crate::evidence`]); 49 products of the 38 x 1280 layer per search, each in 8 running sums.
+//!
 //! The settings were chosen on the validation split of the camera-conditions benchmark
 //! (`petcam-trainer camera --split val`, models/MODEL_CARD.md). With the activation map a 224 px
 //! view beat 192 px by 10 points of camera top-1 and 256 px gained nothing; once the head read
