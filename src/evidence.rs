@@ -44,12 +44,13 @@ pub struct PetEvidence {
     pub crop_threshold: f32,
 }
 
-fn logit(p: f32) -> f32 {
+/// `ln(p / (1 - p))`, with `p` kept inside `[1e-7, 1 - 1e-7]` (at most about 16.1 either way).
+pub fn logit(p: f32) -> f32 {
     let p = p.clamp(1e-7, 1.0 - 1e-7);
     (p / (1.0 - p)).ln()
 }
 
-fn sigmoid(z: f32) -> f32 {
+pub fn sigmoid(z: f32) -> f32 {
     1.0 / (1.0 + (-z).exp())
 }
 

@@ -5,7 +5,7 @@
 //! metadata entry changes; the weights of the network stay byte for byte.
 
 use anyhow::{bail, ensure, Context, Result};
-use petcam::evidence::{PetEvidence, WideEvidence};
+use petcam::evidence::{logit, sigmoid, PetEvidence, WideEvidence};
 use petcam::metadata::{ModelMetadata, METADATA_KEY};
 use std::path::Path;
 use tract_onnx::pb;
@@ -43,14 +43,6 @@ pub fn read_scores(path: &Path) -> Result<Vec<Scored>> {
             Ok(Scored { seed: v.seed, pet: v.label != crate::data::NO_PET_LABEL, located: v.located, crop_log_odds: v.pet_log_odds, wide: v.evidence })
         })
         .collect()
-}
-
-/// Largest crop log-odds the device can read back from a probability ([`PetEvidence`] clamps
-/// the crop score to `[1e-7, 1 - 1e-7]`).
-const CROP_CLAMP: f32 = 16.118;
-
-fn sigmoid(z: f32) -> f32 {
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// The fitted weights, the threshold, and what they give on the frames they were set on.
@@ -112,7 +104,8 @@ pub fn logistic(x: &[[f32; 4]], pet: &[bool]) -> [f32; 5] {
 }
 
 fn features(s: &Scored, w: &WideEvidence) -> [f32; 4] {
-    [s.crop_log_odds.clamp(-CROP_CLAMP, CROP_CLAMP), w.cell, w.cam_cell, w.view]
+    // The crop's log-odds as the device reads them back from its score.
+    [logit(sigmoid(s.crop_log_odds)), w.cell, w.cam_cell, w.view]
 }
 
 /// Fits the weights on every located frame of `frames` (or takes `given` weights), and the pet
