@@ -31,6 +31,8 @@ pub struct Judged {
     pub camera: Verdict,
     /// Share of the classified region covered by the subject (camera frames).
     pub region_on_subject: f32,
+    /// Side of the classified square as a share of the frame's height (camera frames).
+    pub region_side: f32,
     /// Height of the pasted photo in the frame, as a share of the frame height (what is inside
     /// the frame).
     pub subject_height: f32,
@@ -76,6 +78,9 @@ pub struct Settings<'a> {
     /// Which 1x1 convolutions the classifier runs on petcam's int8 op (`All`: as a CPU with the
     /// dot product runs an int8 model, on any machine).
     pub int8: petcam::classifier::pointwise::Policy,
+    /// Frames without the camera's colour cast, exposure, tone curve and noise (placement, blur
+    /// and JPEG kept): what the look costs, beside `oracle` for what the framing costs.
+    pub neutral_look: bool,
 }
 
 /// The centre square of the pasted photo's `footprint` in the frame: the clean photo's framing.
@@ -91,13 +96,18 @@ fn read(path: &Path) -> Result<RgbImage> {
 /// Camera frame number `i` of the benchmark made with `seed`: `photo` pasted on a scene from
 /// `backgrounds` by [`Shot::random`] (placement, scale, look, JPEG quality), as a 640x480 MJPEG
 /// frame, with the pasted photo's footprint in it. The frames depend on nothing else, so study
-/// tools that call this see the benchmark's frames exactly.
-pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize) -> Result<(Frame, petcam::preprocess::Rect)> {
+/// tools that call this see the benchmark's frames exactly. `neutral_look` drops the camera's
+/// colour cast, exposure, tone curve and noise and keeps everything else (the same placement,
+/// scene, blur and JPEG quality).
+pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, neutral_look: bool) -> Result<(Frame, petcam::preprocess::Rect)> {
     ensure!(!backgrounds.is_empty(), "no pet-free photos for the camera frames' backgrounds");
     let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
     let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
-    let shot = Shot::random(&mut rng);
+    let mut shot = Shot::random(&mut rng);
+    if neutral_look {
+        shot.look = petcam::scene::Look::neutral();
+    }
     let (pixels, footprint) = shot.compose(&bg, photo, &mut rng);
     let data = frame::encode_jpeg(&pixels, shot.jpeg_quality);
     Ok((Frame { format: PixelFormat::Mjpeg, width: pixels.width(), height: pixels.height(), data, timestamp_ms: 0 }, footprint))
@@ -137,7 +147,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
             |pipeline, &(i, sample)| -> Result<Judged> {
                 let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let photo = read(&sample.path)?;
-                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i)?;
+                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i, s.neutral_look)?;
                 if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
                     std::fs::write(dir.join(name), &f.data)?;
@@ -168,6 +178,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                     clean,
                     camera: verdict(&a),
                     region_on_subject,
+                    region_side: r.width.max(r.height) as f32 / f.height.max(1) as f32,
                     subject_height,
                     located,
                     log_probs: [ln(&clean_a), ln(&a)],
@@ -182,8 +193,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
 
 /// Appends (`append`) or writes `items`' camera-frame scores to `path`, one JSON object a line:
 /// the camera `seed`, label, scene, the breed shown, the pet score (after the locate stage's
-/// veto), the classifier's own pet log-odds, whether the locate stage found a pet, and its
-/// evidence.
+/// veto), the classifier's own pet log-odds, whether the locate stage found a pet, its
+/// evidence, and the classified square's side as a share of the frame's height.
 pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> Result<()> {
     use std::io::Write;
     let file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path).with_context(|| path.display().to_string())?;
@@ -197,7 +208,7 @@ pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> R
         let line = serde_json::json!({
             "seed": seed, "label": j.label, "scene": j.scene.map(|s| s.name()), "breed": j.camera.breed,
             "pet_score": j.camera.pet_score, "pet_log_odds": log_odds(&j.log_probs[1]), "located": j.located,
-            "evidence": j.evidence[1], "subject_height": j.subject_height, "region_on_subject": j.region_on_subject,
+            "evidence": j.evidence[1], "subject_height": j.subject_height, "region_on_subject": j.region_on_subject, "region_side": j.region_side,
             "clean_breed": j.clean.breed, "clean_pet_score": j.clean.pet_score, "clean_pet_log_odds": log_odds(&j.log_probs[0]), "clean_evidence": j.evidence[0],
         });
         writeln!(w, "{line}").with_context(|| path.display().to_string())?;
@@ -341,7 +352,7 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, subject_height: 0.6, located: true, log_probs: [vec![], vec![]], evidence: [None, None] }
+        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, region_side: 0.5, subject_height: 0.6, located: true, log_probs: [vec![], vec![]], evidence: [None, None] }
     }
 
     #[test]
@@ -415,5 +426,41 @@ mod tests {
         }
         assert_eq!(shares_at_located(&items, 0.5), (0.9, 0.3, 0.3));
         assert!(report(&items, 0.5, 1.0).contains("pets 1 of 10, pet-free 2 of 10"));
+    }
+
+    #[test]
+    fn a_neutral_look_keeps_the_shot_and_drops_the_cast() {
+        // A mid-grey scene and a flat subject: with the neutral look the scene stays grey (JPEG
+        // aside) and the subject lands where it does with the camera's look.
+        let dir = std::env::temp_dir().join(format!("petcam-neutral-look-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bg_path = dir.join("scene.png");
+        RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&bg_path).unwrap();
+        let scene = Sample { path: bg_path, label: NO_PET_LABEL, split: Split::Test, kind: "orig".into(), oxford: false, scene: Some(Scene::Other) };
+        let subject = RgbImage::from_pixel(200, 150, image::Rgb([200, 60, 40]));
+        let mean_of = |f: &Frame, keep: &dyn Fn(u32, u32) -> bool| {
+            let rgb = frame::to_rgb(f).unwrap();
+            let (mut sum, mut n) = ([0.0f64; 3], 0.0);
+            for (_, _, p) in rgb.enumerate_pixels().filter(|(x, y, _)| keep(*x, *y)) {
+                for k in 0..3 {
+                    sum[k] += f64::from(p[k]);
+                }
+                n += 1.0;
+            }
+            sum.map(|v| v / n)
+        };
+        let mut cast = 0.0f64;
+        for i in 0..6 {
+            let (neutral, at) = frame_of(&subject, &[&scene], 5, i, true).unwrap();
+            let (camera, at_camera) = frame_of(&subject, &[&scene], 5, i, false).unwrap();
+            assert_eq!(at, at_camera, "frame {i}: the same shot");
+            let outside = |x: u32, y: u32| x + 8 < at.x || x > at.x + at.width + 8 || y + 8 < at.y || y > at.y + at.height + 8;
+            let grey = mean_of(&neutral, &outside);
+            assert!(grey.iter().all(|v| (v - 128.0).abs() < 3.0), "frame {i}: scene {grey:?}");
+            let seen = mean_of(&camera, &outside);
+            cast = cast.max(seen.iter().map(|v| (v - 128.0).abs()).fold(0.0, f64::max));
+        }
+        assert!(cast > 5.0, "the camera's look shifts the scene's colour ({cast})");
+        std::fs::remove_dir_all(&dir).ok();
     }
 }
