@@ -8,6 +8,7 @@
 #   MODEL=models/other.onnx scripts/arm-cost.sh    another model than the app's default
 #   LOCATOR=centre scripts/arm-cost.sh              another locate stage than the default
 #   CPU=cortex-a76 MODEL=models/petcam-effnet-lite0-96-int8.onnx scripts/arm-cost.sh   a Pi 5 running the int8 model
+#   REC=path/to/recording scripts/arm-cost.sh        frames from another recording (e.g. a larger capture size)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=${1:-target/aarch64-unknown-linux-gnu/pi/petcam}
@@ -16,6 +17,7 @@ qemu=${QEMU_INSN:-/opt/qemu-insn/qemu-insn}
 [ -x "$qemu" ] || { echo "arm-cost: $qemu not found (../shared/tools/qemu-insn-setup.sh)" >&2; exit 2; }
 cpu=${CPU:-cortex-a72}
 model=${MODEL:-$("$qemu" -cpu "$cpu" "$bin" info --log warn | awk '$1 == "model" { print $2; exit }')}
+rec=${REC:-demo/recordings/3-cat}
 loc=()
 [ -n "${LOCATOR:-}" ] && loc=(--locator "$LOCATOR")
 log=$(mktemp)
@@ -24,8 +26,8 @@ insns() { "$qemu" -cpu "$cpu" -o "$log" "$bin" "$@" --log warn >/dev/null 2>&1; 
 # `bench --runs N --warmup 0` loads the model and runs N + 1 inferences.
 b1=$(insns bench --runs 1 --warmup 0 --model "$model" --image demo/images/chelsea.png)
 b11=$(insns bench --runs 11 --warmup 0 --model "$model" --image demo/images/chelsea.png)
-f1=$(insns replay demo/recordings/3-cat --loop --display none --frames 1 --quiet --model "$model" "${loc[@]}")
-f13=$(insns replay demo/recordings/3-cat --loop --display none --frames 13 --quiet --model "$model" "${loc[@]}")
-printf '%s on %s, %s (locator %s): %s bytes (xz %s); instructions: load + 2 inferences %.1f M, per inference %.2f M, per replayed frame %.2f M\n' \
-  "$bin" "$cpu" "$(basename "$model")" "${LOCATOR:-default}" "$(stat -c %s "$bin")" "$(xz -c "$bin" | wc -c)" "$(echo "$b1 / 1000000" | bc -l)" \
+f1=$(insns replay "$rec" --loop --display none --frames 1 --quiet --model "$model" "${loc[@]}")
+f13=$(insns replay "$rec" --loop --display none --frames 13 --quiet --model "$model" "${loc[@]}")
+printf '%s on %s, %s (locator %s, %s): %s bytes (xz %s); instructions: load + 2 inferences %.1f M, per inference %.2f M, per replayed frame %.2f M\n' \
+  "$bin" "$cpu" "$(basename "$model")" "${LOCATOR:-default}" "$rec" "$(stat -c %s "$bin")" "$(xz -c "$bin" | wc -c)" "$(echo "$b1 / 1000000" | bc -l)" \
   "$(echo "($b11 - $b1) / 10000000" | bc -l)" "$(echo "($f13 - $f1) / 12000000" | bc -l)"

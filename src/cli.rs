@@ -183,17 +183,6 @@ pub enum Cmd {
     },
 }
 
-/// Parses `WxH`.
-pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
-    let (w, h) = s.split_once('x').ok_or_else(|| format!("size `{s}` is not WxH"))?;
-    let w: u32 = w.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
-    let h: u32 = h.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
-    if !(64..=4096).contains(&w) || !(64..=4096).contains(&h) {
-        return Err(format!("size `{s}` outside 64..4096"));
-    }
-    Ok((w, h))
-}
-
 /// `petcam bench --depthwise` and `--pointwise`: petcam's op where the app puts it, everywhere it can run, or nowhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum DepthwiseArg {

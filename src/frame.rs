@@ -215,8 +215,27 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     out
 }
 
+/// Parses a frame size written `WxH` (`640x480`), each side 64 to 4096 pixels.
+pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
+    let (w, h) = s.split_once('x').ok_or_else(|| format!("size `{s}` is not WxH"))?;
+    let w: u32 = w.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
+    let h: u32 = h.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
+    if !(64..=4096).contains(&w) || !(64..=4096).contains(&h) {
+        return Err(format!("size `{s}` outside 64..4096"));
+    }
+    Ok((w, h))
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn frame_sizes_parse_and_refuse_with_the_text() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert!(parse_size("640").unwrap_err().contains("`640` is not WxH"));
+        assert!(parse_size("640xabc").is_err());
+        assert!(parse_size("10x10").unwrap_err().contains("outside"));
+    }
+
     use super::*;
     use image::Rgb;
 

@@ -170,7 +170,7 @@ fn make_display(kind: &DisplayKind, size: (u32, u32), keep: bool, file: &FileCon
 
 fn screen_display(s: &ScreenArgs, file: &FileConfig, default: &str) -> Result<Box<dyn Display>> {
     let kind: DisplayKind = s.display.clone().or_else(|| file.display.clone()).unwrap_or_else(|| default.to_string()).parse().map_err(anyhow::Error::msg)?;
-    let size = cli::parse_size(&s.size).map_err(anyhow::Error::msg)?;
+    let size = petcam::frame::parse_size(&s.size).map_err(anyhow::Error::msg)?;
     make_display(&kind, size, s.keep_screens, file)
 }
 

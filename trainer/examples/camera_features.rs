@@ -53,7 +53,7 @@ fn main() -> Result<()> {
                 let (p, wide, crop) = state.as_mut().map_err(|e| anyhow!("{e:#}"))?;
                 let read = |p: &std::path::Path| image::open(p).with_context(|| p.display().to_string()).map(|i| i.to_rgb8());
                 let photo = read(&sample.path)?;
-                let (f, _) = petcam_trainer::camera::frame_of(&photo, &backgrounds, seed, i, false)?;
+                let (f, _) = petcam_trainer::camera::frame_of(&photo, &backgrounds, seed, i, &Default::default())?;
                 p.reset();
                 let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?;
                 let scene = match sample.scene {

@@ -78,9 +78,25 @@ pub struct Settings<'a> {
     /// Which 1x1 convolutions the classifier runs on petcam's int8 op (`All`: as a CPU with the
     /// dot product runs an int8 model, on any machine).
     pub int8: petcam::classifier::pointwise::Policy,
+    /// How the simulated camera makes its frames.
+    pub camera: Camera,
+}
+
+/// The simulated camera of the benchmark.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Camera {
+    /// Frame size in pixels: the kiosk's default capture, 640 x 480, unless a study asks what
+    /// another sensor mode would give.
+    pub size: (u32, u32),
     /// Frames without the camera's colour cast, exposure, tone curve and noise (placement, blur
     /// and JPEG kept): what the look costs, beside `oracle` for what the framing costs.
     pub neutral_look: bool,
+}
+
+impl Default for Camera {
+    fn default() -> Self {
+        Camera { size: (640, 480), neutral_look: false }
+    }
 }
 
 /// The centre square of the pasted photo's `footprint` in the frame: the clean photo's framing.
@@ -94,18 +110,19 @@ fn read(path: &Path) -> Result<RgbImage> {
 }
 
 /// Camera frame number `i` of the benchmark made with `seed`: `photo` pasted on a scene from
-/// `backgrounds` by [`Shot::random`] (placement, scale, look, JPEG quality), as a 640x480 MJPEG
-/// frame, with the pasted photo's footprint in it. The frames depend on nothing else, so study
-/// tools that call this see the benchmark's frames exactly. `neutral_look` drops the camera's
-/// colour cast, exposure, tone curve and noise and keeps everything else (the same placement,
-/// scene, blur and JPEG quality).
-pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, neutral_look: bool) -> Result<(Frame, petcam::preprocess::Rect)> {
+/// `backgrounds` by [`Shot::random`] (placement, scale, look, JPEG quality), as an MJPEG frame of
+/// `camera.size` (640x480 for the benchmark), with the pasted photo's footprint in it. The frames
+/// depend on nothing else, so study tools that call this see the benchmark's frames exactly.
+/// `camera.neutral_look` drops the camera's colour cast, exposure, tone curve and noise and keeps
+/// everything else (the same placement, scene, blur and JPEG quality); another size keeps the
+/// same shots too, at that resolution.
+pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, camera: &Camera) -> Result<(Frame, petcam::preprocess::Rect)> {
     ensure!(!backgrounds.is_empty(), "no pet-free photos for the camera frames' backgrounds");
     let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
-    let bg = scene::background(Some(&read(&bg_sample.path)?), 640, 480);
+    let bg = scene::background(Some(&read(&bg_sample.path)?), camera.size.0, camera.size.1);
     let mut shot = Shot::random(&mut rng);
-    if neutral_look {
+    if camera.neutral_look {
         shot.look = petcam::scene::Look::neutral();
     }
     let (pixels, footprint) = shot.compose(&bg, photo, &mut rng);
@@ -147,7 +164,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
             |pipeline, &(i, sample)| -> Result<Judged> {
                 let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let photo = read(&sample.path)?;
-                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i, s.neutral_look)?;
+                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i, &s.camera)?;
                 if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
                     std::fs::write(dir.join(name), &f.data)?;
@@ -451,8 +468,8 @@ mod tests {
         };
         let mut cast = 0.0f64;
         for i in 0..6 {
-            let (neutral, at) = frame_of(&subject, &[&scene], 5, i, true).unwrap();
-            let (camera, at_camera) = frame_of(&subject, &[&scene], 5, i, false).unwrap();
+            let (neutral, at) = frame_of(&subject, &[&scene], 5, i, &Camera { neutral_look: true, ..Default::default() }).unwrap();
+            let (camera, at_camera) = frame_of(&subject, &[&scene], 5, i, &Camera::default()).unwrap();
             assert_eq!(at, at_camera, "frame {i}: the same shot");
             let outside = |x: u32, y: u32| x + 8 < at.x || x > at.x + at.width + 8 || y + 8 < at.y || y > at.y + at.height + 8;
             let grey = mean_of(&neutral, &outside);

@@ -117,6 +117,10 @@ enum Cmd {
         /// (placement, scene, blur and JPEG as always): what the look costs.
         #[arg(long)]
         neutral_look: bool,
+        /// Frame size of the simulated camera, `WIDTHxHEIGHT` (the kiosk's default capture is
+        /// 640x480): what a larger sensor mode would give, the same shots at that resolution.
+        #[arg(long, value_parser = petcam::frame::parse_size, default_value = "640x480")]
+        frame_size: (u32, u32),
         /// Read the model at this softmax temperature instead of its own: the report then gives
         /// pet thresholds for it (the temperature line suggests one fitted on these frames).
         #[arg(long, value_parser = positive)]
@@ -549,7 +553,7 @@ fn main() -> Result<()> {
             write_onnx(&out, &proto)?;
             println!("wrote {}", out.display());
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, neutral_look, temperature, int8_op, pet_threshold, scores_out } => {
+        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, neutral_look, frame_size, temperature, int8_op, pet_threshold, scores_out } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
@@ -571,7 +575,7 @@ fn main() -> Result<()> {
                     split,
                     limit,
                     oracle,
-                    neutral_look,
+                    camera: petcam_trainer::camera::Camera { size: frame_size, neutral_look },
                     temperature,
                     int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
                 };
@@ -583,8 +587,9 @@ fn main() -> Result<()> {
             }
             let seeds: Vec<String> = camera_seed.iter().map(u64::to_string).collect();
             println!(
-                "camera-conditions benchmark, {split:?} split: {}{}{} with locator `{}`, camera seed {} ({:.0} s)",
+                "camera-conditions benchmark, {split:?} split: {}{}{}{} with locator `{}`, camera seed {} ({:.0} s)",
                 model.display(),
+                if frame_size != (640, 480) { format!(" ({}x{} frames)", frame_size.0, frame_size.1) } else { String::new() },
                 if int8_op { " (1x1 convolutions in int8 on petcam's op)" } else { "" },
                 if neutral_look { " (frames without the camera's colour cast, exposure and noise)" } else { "" },
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
