@@ -446,9 +446,10 @@ mod tests {
     }
 
     #[test]
-    fn a_neutral_look_keeps_the_shot_and_drops_the_cast() {
+    fn a_neutral_look_or_another_size_keeps_the_shot() {
         // A mid-grey scene and a flat subject: with the neutral look the scene stays grey (JPEG
-        // aside) and the subject lands where it does with the camera's look.
+        // aside) and the subject lands where it does with the camera's look; in a frame twice
+        // the size it lands twice as far in, twice as tall.
         let dir = std::env::temp_dir().join(format!("petcam-neutral-look-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let bg_path = dir.join("scene.png");
@@ -471,6 +472,10 @@ mod tests {
             let (neutral, at) = frame_of(&subject, &[&scene], 5, i, &Camera { neutral_look: true, ..Default::default() }).unwrap();
             let (camera, at_camera) = frame_of(&subject, &[&scene], 5, i, &Camera::default()).unwrap();
             assert_eq!(at, at_camera, "frame {i}: the same shot");
+            let (large, at_large) = frame_of(&subject, &[&scene], 5, i, &Camera { size: (1280, 960), ..Default::default() }).unwrap();
+            assert_eq!((large.width, large.height), (1280, 960));
+            let twice = |a: u32, b: u32| a.abs_diff(2 * b) <= 2;
+            assert!(twice(at_large.x, at.x) && twice(at_large.y, at.y) && twice(at_large.height, at.height), "frame {i}: {at_large:?} is not twice {at:?}");
             let outside = |x: u32, y: u32| x + 8 < at.x || x > at.x + at.width + 8 || y + 8 < at.y || y > at.y + at.height + 8;
             let grey = mean_of(&neutral, &outside);
             assert!(grey.iter().all(|v| (v - 128.0).abs() < 3.0), "frame {i}: scene {grey:?}");
