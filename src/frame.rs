@@ -215,7 +215,8 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     out
 }
 
-/// Parses a frame size written `WxH` (`640x480`), each side 64 to 4096 pixels.
+/// Parses a size written `WxH` (`640x480`: a camera frame's, or a screen's), each side 64 to
+/// 4096 pixels.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
     let (w, h) = s.split_once('x').ok_or_else(|| format!("size `{s}` is not WxH"))?;
     let w: u32 = w.parse().map_err(|_| format!("size `{s}` is not WxH"))?;
@@ -228,14 +229,6 @@ pub fn parse_size(s: &str) -> Result<(u32, u32), String> {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn frame_sizes_parse_and_refuse_with_the_text() {
-        assert_eq!(parse_size("640x480"), Ok((640, 480)));
-        assert!(parse_size("640").unwrap_err().contains("`640` is not WxH"));
-        assert!(parse_size("640xabc").is_err());
-        assert!(parse_size("10x10").unwrap_err().contains("outside"));
-    }
-
     use super::*;
     use image::Rgb;
 
@@ -307,5 +300,13 @@ mod tests {
         assert!(stripped.len() < jpeg.len());
         let out = to_rgb(&frame(PixelFormat::Mjpeg, 32, 32, stripped)).unwrap();
         assert_eq!(out.dimensions(), (32, 32));
+    }
+
+    #[test]
+    fn frame_sizes_parse_and_refuse_with_the_text() {
+        assert_eq!(parse_size("640x480"), Ok((640, 480)));
+        assert!(parse_size("640").unwrap_err().contains("`640` is not WxH"));
+        assert!(parse_size("640xabc").is_err());
+        assert!(parse_size("10x10").unwrap_err().contains("outside"));
     }
 }
