@@ -91,9 +91,9 @@ pub enum Cmd {
         /// mjpeg or yuyv.
         #[arg(long, default_value = "mjpeg")]
         format: String,
-        #[arg(long, default_value_t = 640)]
+        #[arg(long, default_value_t = petcam::frame::DEFAULT_SIZE.0)]
         width: u32,
-        #[arg(long, default_value_t = 480)]
+        #[arg(long, default_value_t = petcam::frame::DEFAULT_SIZE.1)]
         height: u32,
         /// Instead of a camera, make the recording from these pictures (letterboxed into the frame).
         #[arg(long, num_args = 1..)]

@@ -215,6 +215,10 @@ pub fn encode_jpeg(img: &RgbImage, quality: u8) -> Vec<u8> {
     out
 }
 
+/// The kiosk's default capture size: small MJPEG frames over USB, cheap to decode, and the size
+/// the camera-conditions benchmark and the trainer's simulated frames are made at.
+pub const DEFAULT_SIZE: (u32, u32) = (640, 480);
+
 /// Parses a size written `WxH` (`640x480`: a camera frame's, or a screen's), each side 64 to
 /// 4096 pixels.
 pub fn parse_size(s: &str) -> Result<(u32, u32), String> {

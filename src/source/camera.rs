@@ -32,7 +32,7 @@ pub struct CameraConfig {
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig { device: PathBuf::from("/dev/video0"), width: 640, height: 480, format: PixelFormat::Mjpeg, timeout_ms: 2000 }
+        CameraConfig { device: PathBuf::from("/dev/video0"), width: crate::frame::DEFAULT_SIZE.0, height: crate::frame::DEFAULT_SIZE.1, format: PixelFormat::Mjpeg, timeout_ms: 2000 }
     }
 }
 

@@ -85,8 +85,8 @@ pub struct Settings<'a> {
 /// The simulated camera of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Camera {
-    /// Frame size in pixels: the kiosk's default capture, 640 x 480, unless a study asks what
-    /// another sensor mode would give.
+    /// Frame size in pixels: the kiosk's default capture ([`frame::DEFAULT_SIZE`]), unless a
+    /// study asks what another sensor mode would give.
     pub size: (u32, u32),
     /// Frames without the camera's colour cast, exposure, tone curve and noise (placement, blur
     /// and JPEG kept): what the look costs, beside `oracle` for what the framing costs.
@@ -95,7 +95,7 @@ pub struct Camera {
 
 impl Default for Camera {
     fn default() -> Self {
-        Camera { size: (640, 480), neutral_look: false }
+        Camera { size: frame::DEFAULT_SIZE, neutral_look: false }
     }
 }
 
@@ -111,7 +111,7 @@ fn read(path: &Path) -> Result<RgbImage> {
 
 /// Camera frame number `i` of the benchmark made with `seed`: `photo` pasted on a scene from
 /// `backgrounds` by [`Shot::random`] (placement, scale, look, JPEG quality), as an MJPEG frame of
-/// `camera.size` (640x480 for the benchmark), with the pasted photo's footprint in it. The frames
+/// `camera.size` (the kiosk's default for the benchmark), with the pasted photo's footprint in it. The frames
 /// depend on nothing else, so study tools that call this see the benchmark's frames exactly.
 /// `camera.neutral_look` drops the camera's colour cast, exposure, tone curve and noise and keeps
 /// everything else (the same placement, scene, blur and JPEG quality); another size keeps the
@@ -123,7 +123,7 @@ pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, 
     let bg = scene::background(Some(&read(&bg_sample.path)?), camera.size.0, camera.size.1);
     let mut shot = Shot::random(&mut rng);
     if camera.neutral_look {
-        shot.look = petcam::scene::Look::neutral();
+        shot.look = scene::Look::neutral();
     }
     let (pixels, footprint) = shot.compose(&bg, photo, &mut rng);
     let data = frame::encode_jpeg(&pixels, shot.jpeg_quality);

@@ -29,7 +29,7 @@ use petcam::scene::{self, Rng, Shot};
 use rayon::prelude::*;
 
 /// Camera frame size the pictures are cut from (the kiosk's default).
-const FRAME: (u32, u32) = (640, 480);
+const FRAME: (u32, u32) = petcam::frame::DEFAULT_SIZE;
 /// Share of pet-free photos that fill the frame (the rest are placed in a scene, as pets are).
 const WHOLE_SCENE: f32 = 0.5;
 

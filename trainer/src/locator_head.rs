@@ -27,7 +27,7 @@ use std::path::Path;
 use tract_onnx::pb;
 
 /// Camera frame size (the kiosk's default).
-const FRAME: (u32, u32) = (640, 480);
+const FRAME: (u32, u32) = petcam::frame::DEFAULT_SIZE;
 /// Share of pet-free frames that are a whole pet-free scene (the rest: a pet-free photo pasted
 /// into another scene, as the pets are).
 const WHOLE_SCENE: f32 = 0.5;

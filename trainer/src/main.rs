@@ -117,10 +117,10 @@ enum Cmd {
         /// (placement, scene, blur and JPEG as always): what the look costs.
         #[arg(long)]
         neutral_look: bool,
-        /// Frame size of the simulated camera, `WIDTHxHEIGHT` (the kiosk's default capture is
+        /// Frame size of the simulated camera, `WIDTHxHEIGHT` (default: the kiosk's capture,
         /// 640x480): what a larger sensor mode would give, the same shots at that resolution.
-        #[arg(long, value_parser = petcam::frame::parse_size, default_value = "640x480")]
-        frame_size: (u32, u32),
+        #[arg(long, value_parser = petcam::frame::parse_size)]
+        frame_size: Option<(u32, u32)>,
         /// Read the model at this softmax temperature instead of its own: the report then gives
         /// pet thresholds for it (the temperature line suggests one fitted on these frames).
         #[arg(long, value_parser = positive)]
@@ -575,7 +575,7 @@ fn main() -> Result<()> {
                     split,
                     limit,
                     oracle,
-                    camera: petcam_trainer::camera::Camera { size: frame_size, neutral_look },
+                    camera: petcam_trainer::camera::Camera { size: frame_size.unwrap_or(petcam::frame::DEFAULT_SIZE), neutral_look },
                     temperature,
                     int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
                 };
@@ -589,7 +589,7 @@ fn main() -> Result<()> {
             println!(
                 "camera-conditions benchmark, {split:?} split: {}{}{}{} with locator `{}`, camera seed {} ({:.0} s)",
                 model.display(),
-                if frame_size != (640, 480) { format!(" ({}x{} frames)", frame_size.0, frame_size.1) } else { String::new() },
+                frame_size.map(|(w, h)| format!(" ({w}x{h} frames)")).unwrap_or_default(),
                 if int8_op { " (1x1 convolutions in int8 on petcam's op)" } else { "" },
                 if neutral_look { " (frames without the camera's colour cast, exposure and noise)" } else { "" },
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
