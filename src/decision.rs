@@ -79,20 +79,29 @@ impl Decider {
         self.breed_shown = None;
     }
 
+    /// The last `window` frames' scores averaged: what the decision reads (`None` before the
+    /// first frame, or after [`Decider::reset`]).
+    pub fn averaged(&self) -> Option<Scores> {
+        let n = self.history.len() as f32;
+        let first = self.history.front()?;
+        let mut probs = vec![0.0f32; first.probs.len()];
+        let mut pet_score = 0.0;
+        for h in &self.history {
+            for (a, b) in probs.iter_mut().zip(&h.probs) {
+                *a += b / n;
+            }
+            pet_score += h.pet_score / n;
+        }
+        Some(Scores { probs, pet_score })
+    }
+
     pub fn update(&mut self, s: &Scores) -> Decision {
         self.history.push_back(s.clone());
         while self.history.len() > self.cfg.window.max(1) {
             self.history.pop_front();
         }
-        let n = self.history.len() as f32;
-        let mut probs = vec![0.0f32; s.probs.len()];
-        let mut pet = 0.0;
-        for h in &self.history {
-            for (a, b) in probs.iter_mut().zip(&h.probs) {
-                *a += b / n;
-            }
-            pet += h.pet_score / n;
-        }
+        // The history holds `s` now, so the average always exists.
+        let Scores { probs, pet_score: pet } = self.averaged().unwrap_or_else(|| s.clone());
         let enter = pet >= self.cfg.pet_threshold;
         let stay = pet >= self.cfg.pet_threshold - self.cfg.pet_margin;
         self.pet_shown = if self.pet_shown { stay } else { enter };
@@ -165,6 +174,20 @@ mod tests {
             }
         }
         assert!(named_after.is_some_and(|i| i <= 3), "{named_after:?}");
+    }
+
+    #[test]
+    fn the_average_is_over_the_window_and_gone_after_a_reset() {
+        let mut d = decider();
+        assert_eq!(d.averaged(), None);
+        for (cat, dog) in [(0.9, 0.0), (0.6, 0.3), (0.3, 0.3), (0.0, 0.9)] {
+            d.update(&scores(cat, dog));
+        }
+        // The window is 3: the first frame is out.
+        let avg = d.averaged().unwrap();
+        assert!((avg.probs[0] - 0.3).abs() < 1e-6 && (avg.probs[1] - 0.5).abs() < 1e-6 && (avg.pet_score - 0.8).abs() < 1e-6, "{avg:?}");
+        d.reset();
+        assert_eq!(d.averaged(), None);
     }
 
     #[test]

@@ -96,7 +96,13 @@ pub struct Shot {
 
 impl Shot {
     pub fn random(rng: &mut Rng) -> Shot {
-        let height_frac = rng.range(0.35, 1.0);
+        Shot::random_in(rng, 0.35, 1.0)
+    }
+
+    /// [`Shot::random`] with the subject's height drawn from `lo..hi` of the frame height (the
+    /// same draws otherwise: `random_in(rng, 0.35, 1.0)` is `random(rng)`).
+    pub fn random_in(rng: &mut Rng, lo: f32, hi: f32) -> Shot {
+        let height_frac = rng.range(lo, hi);
         // Up to 30% of the subject may fall outside the frame on each axis (its width taken as
         // about its height, i.e. 3/4 of it in frame widths).
         let width_frac = 0.75 * height_frac;

@@ -14,6 +14,7 @@ use crate::metrics::argmax;
 use anyhow::{ensure, Context, Result};
 use image::RgbImage;
 use petcam::classifier::TractClassifier;
+use petcam::decision::{Decider, Decision, DecisionConfig};
 use petcam::frame::{self, Frame, PixelFormat};
 use petcam::locate::Locate;
 use petcam::pipeline::{Pipeline, StageTimes};
@@ -45,6 +46,18 @@ pub struct Judged {
     /// What the locate stage's search of the whole picture saw ([`Locate::evidence`]), clean and
     /// camera.
     pub evidence: [Option<petcam::evidence::WideEvidence>; 2],
+    /// With [`Settings::clip`]: what the kiosk's screen showed over the clip.
+    pub shown: Option<Shown>,
+}
+
+/// What the kiosk's screen ([`Decider`]) showed over a clip.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shown {
+    /// A breed on the clip's last frame.
+    pub breed_at_end: bool,
+    /// A breed on any frame from the one that fills the decision's window with the clip's own
+    /// frames (the screen may show a breed for a moment and drop it).
+    pub breed_any: bool,
 }
 
 /// What the pipeline said of one picture.
@@ -80,6 +93,23 @@ pub struct Settings<'a> {
     pub int8: petcam::classifier::pointwise::Policy,
     /// How the simulated camera makes its frames.
     pub camera: Camera,
+    /// Judge each photo on a short clip of frames, as the kiosk's screen shows it after them,
+    /// instead of on one frame.
+    pub clip: Option<Clip>,
+    /// The kiosk's decision settings for clips (window, pet threshold, hysteresis).
+    pub decision: DecisionConfig,
+}
+
+/// A few consecutive frames of one shot, as the kiosk films a pet in front of it: the same scene
+/// and camera, the subject drifting, the sensor noise and the JPEG new on every frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Clip {
+    /// Frames in the clip (the kiosk shows about 10 a second).
+    pub frames: usize,
+    /// How far the subject moves over the clip: its centre by up to this share of the frame on
+    /// each axis, and its height by up to this share of itself (0: it stands still, and only the
+    /// noise and the JPEG change).
+    pub motion: f32,
 }
 
 /// The simulated camera of the benchmark.
@@ -117,6 +147,18 @@ fn read(path: &Path) -> Result<RgbImage> {
 /// everything else (the same placement, scene, blur and JPEG quality); another size keeps the
 /// same shots too, at that resolution.
 pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, camera: &Camera) -> Result<(Frame, petcam::preprocess::Rect)> {
+    let mut one = clip_of(photo, backgrounds, seed, i, camera, &Clip { frames: 1, motion: 0.0 })?;
+    Ok(one.remove(0))
+}
+
+/// Mixed into the seed of a clip's motion, so that its first frame is [`frame_of`]'s frame.
+const CLIP_SALT: u64 = 0x636C_6970_2121;
+
+/// Frame `i`'s shot (as [`frame_of`] makes it, which is the clip's first frame) filmed for
+/// `clip.frames` frames, 100 ms apart: the subject's centre and height drift at a constant speed
+/// drawn up to `clip.motion` over the clip; the scene, the look, the blur and the JPEG quality
+/// stay; every frame gets its own sensor noise and its own JPEG.
+pub fn clip_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, camera: &Camera, clip: &Clip) -> Result<Vec<(Frame, petcam::preprocess::Rect)>> {
     ensure!(!backgrounds.is_empty(), "no pet-free photos for the camera frames' backgrounds");
     let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
     let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
@@ -125,9 +167,19 @@ pub fn frame_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, 
     if camera.neutral_look {
         shot.look = scene::Look::neutral();
     }
-    let (pixels, footprint) = shot.compose(&bg, photo, &mut rng);
-    let data = frame::encode_jpeg(&pixels, shot.jpeg_quality);
-    Ok((Frame { format: PixelFormat::Mjpeg, width: pixels.width(), height: pixels.height(), data, timestamp_ms: 0 }, footprint))
+    let mut motion = Rng::new(seed ^ CLIP_SALT ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let m = clip.motion;
+    let (dx, dy, dh) = (motion.range(-m, m), motion.range(-m, m), motion.range(-m, m));
+    let last = clip.frames.saturating_sub(1).max(1) as f32;
+    (0..clip.frames.max(1))
+        .map(|k| {
+            let t = k as f32 / last;
+            let at = Shot { centre_x: shot.centre_x + dx * t, centre_y: shot.centre_y + dy * t, height_frac: shot.height_frac * (1.0 + dh * t), ..shot };
+            let (pixels, footprint) = at.compose(&bg, photo, &mut rng);
+            let data = frame::encode_jpeg(&pixels, shot.jpeg_quality);
+            Ok((Frame { format: PixelFormat::Mjpeg, width: pixels.width(), height: pixels.height(), data, timestamp_ms: 100 * k as u64 }, footprint))
+        })
+        .collect()
 }
 
 /// Runs the benchmark on one split of `samples` (pets: Oxford photos only).
@@ -164,7 +216,9 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
             |pipeline, &(i, sample)| -> Result<Judged> {
                 let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let photo = read(&sample.path)?;
-                let (f, footprint) = frame_of(&photo, &backgrounds, s.seed, i, &s.camera)?;
+                let clip = s.clip.filter(|_| !s.oracle).unwrap_or(Clip { frames: 1, motion: 0.0 });
+                let mut frames = clip_of(&photo, &backgrounds, s.seed, i, &s.camera, &clip)?;
+                let (f, footprint) = frames.remove(0);
                 if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
                     std::fs::write(dir.join(name), &f.data)?;
@@ -180,6 +234,32 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                     p.analyse_region(rgb, region, &mut StageTimes::default())?
                 } else {
                     p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("{}: camera frame {i}: {e}", sample.path.display()))?
+                };
+                // A clip: the rest of its frames through the same pipeline, and the kiosk's
+                // decision over them; the camera verdict is then the decision's averaged scores.
+                let (a, footprint, f, shown) = match s.clip.filter(|_| !s.oracle) {
+                    None => (a, footprint, f, None),
+                    Some(clip) => {
+                        let mut decider = Decider::new(s.decision.clone(), p.metadata().no_pet_index());
+                        let full = s.decision.window.clamp(1, clip.frames.max(1));
+                        let mut shown = Shown { breed_at_end: false, breed_any: false };
+                        let mut last = (a, footprint, f);
+                        for k in 0..clip.frames.max(1) {
+                            if k > 0 {
+                                let (f, footprint) = frames.remove(0);
+                                let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("{}: camera frame {i}, clip frame {k}: {e}", sample.path.display()))?;
+                                last = (a, footprint, f);
+                            }
+                            let breed = matches!(decider.update(&last.0.scores), Decision::Breed { .. });
+                            shown.breed_any |= breed && k + 1 >= full;
+                            shown.breed_at_end = breed;
+                        }
+                        let (mut a, footprint, f) = last;
+                        if let Some(avg) = decider.averaged() {
+                            a.scores = avg;
+                        }
+                        (a, footprint, f, Some(shown))
+                    }
                 };
                 let r = a.region;
                 let ix = (r.x + r.width).min(footprint.x + footprint.width).saturating_sub(r.x.max(footprint.x));
@@ -200,6 +280,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                     located,
                     log_probs: [ln(&clean_a), ln(&a)],
                     evidence: [clean_a.evidence, a.evidence],
+                    shown,
                 })
             },
         )
@@ -211,7 +292,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
 /// Appends (`append`) or writes `items`' camera-frame scores to `path`, one JSON object a line:
 /// the camera `seed`, label, scene, the breed shown, the pet score (after the locate stage's
 /// veto), the classifier's own pet log-odds, whether the locate stage found a pet, its
-/// evidence, and the classified square's side as a share of the frame's height.
+/// evidence, the classified square's side as a share of the frame's height, and with clips what the
+/// kiosk's screen showed (`shown_at_end`, `shown_any`; the pet score is then the decision's average).
 pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> Result<()> {
     use std::io::Write;
     let file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path).with_context(|| path.display().to_string())?;
@@ -226,6 +308,7 @@ pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> R
             "seed": seed, "label": j.label, "scene": j.scene.map(|s| s.name()), "breed": j.camera.breed,
             "pet_score": j.camera.pet_score, "pet_log_odds": log_odds(&j.log_probs[1]), "located": j.located,
             "evidence": j.evidence[1], "subject_height": j.subject_height, "region_on_subject": j.region_on_subject, "region_side": j.region_side,
+            "shown_at_end": j.shown.map(|s| s.breed_at_end), "shown_any": j.shown.map(|s| s.breed_any),
             "clean_breed": j.clean.breed, "clean_pet_score": j.clean.pet_score, "clean_pet_log_odds": log_odds(&j.log_probs[0]), "clean_evidence": j.evidence[0],
         });
         writeln!(w, "{line}").with_context(|| path.display().to_string())?;
@@ -290,6 +373,9 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
             out += &row(&format!("  on {}", g.name()), &|j| j.label == NO_PET_LABEL && j.scene == Some(g));
         }
     }
+    if items.iter().any(|j| j.shown.is_some()) {
+        out += &shown_report(items);
+    }
     let on_pet: Vec<f32> = items.iter().filter(|j| j.label != NO_PET_LABEL).map(|j| j.region_on_subject).collect();
     let mean = on_pet.iter().sum::<f32>() / on_pet.len().max(1) as f32;
     let mostly = on_pet.iter().filter(|&&v| v >= 0.5).count() as f32 / on_pet.len().max(1) as f32;
@@ -314,6 +400,22 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
     let (_, false_breeds, animals) = shares_at(items, t);
     out += &format!("  95% of pets given a breed: threshold {t:.4}, false breeds {}, on other animals {}\n", pct(false_breeds), pct(animals));
     out
+}
+
+/// What the kiosk's screen showed over the clips (the camera column above is its averaged scores
+/// at the clip's end): a breed at the end, and at any point once the decision's window held only
+/// the clip's frames, for pets, pet-free frames and other animals among them.
+pub fn shown_report(items: &[Judged]) -> String {
+    let count = |of: &dyn Fn(&Judged) -> bool, f: &dyn Fn(&Shown) -> bool| {
+        let group: Vec<&Shown> = items.iter().filter(|j| of(j)).filter_map(|j| j.shown.as_ref()).collect();
+        let k = group.iter().filter(|s| f(s)).count();
+        format!("{k} of {}, {:.1}%", group.len(), 100.0 * k as f32 / group.len().max(1) as f32)
+    };
+    let pets = |j: &Judged| j.label != NO_PET_LABEL;
+    let pet_free = |j: &Judged| j.label == NO_PET_LABEL;
+    let animals = |j: &Judged| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal);
+    let row = |name: &str, of: &dyn Fn(&Judged) -> bool| format!("  {name:<14} at the clip's end {:>18}, at any point {:>18}\n", count(of, &|s| s.breed_at_end), count(of, &|s| s.breed_any));
+    format!("the kiosk's screen over the clips, a breed shown:\n{}{}{}", row("pets", &pets), row("pet-free", &pet_free), row("other animals", &animals))
 }
 
 /// The pets the locate stage found nothing in, per band of the pet photo's height in the frame:
@@ -369,7 +471,19 @@ mod tests {
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
         let v = |(breed, pet_score)| Verdict { breed, pet_score };
-        Judged { label, scene, clean: v(clean), camera: v(camera), region_on_subject: 1.0, region_side: 0.5, subject_height: 0.6, located: true, log_probs: [vec![], vec![]], evidence: [None, None] }
+        Judged {
+            label,
+            scene,
+            clean: v(clean),
+            camera: v(camera),
+            region_on_subject: 1.0,
+            region_side: 0.5,
+            subject_height: 0.6,
+            located: true,
+            log_probs: [vec![], vec![]],
+            evidence: [None, None],
+            shown: None,
+        }
     }
 
     #[test]
@@ -483,6 +597,58 @@ mod tests {
             cast = cast.max(seen.iter().map(|v| (v - 128.0).abs()).fold(0.0, f64::max));
         }
         assert!(cast > 5.0, "the camera's look shifts the scene's colour ({cast})");
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn the_screen_report_counts_each_group_at_the_end_and_at_any_point() {
+        let shown = |end, any| Some(Shown { breed_at_end: end, breed_any: any });
+        let mut items = vec![
+            Judged { shown: shown(true, true), ..j(1, (1, 0.9), (1, 0.9), None) },
+            Judged { shown: shown(false, true), ..j(2, (2, 0.9), (2, 0.9), None) },
+            Judged { shown: shown(false, false), ..j(NO_PET_LABEL, (0, 0.1), (0, 0.1), Some(Scene::Other)) },
+            Judged { shown: shown(false, true), ..j(NO_PET_LABEL, (0, 0.1), (0, 0.1), Some(Scene::Animal)) },
+        ];
+        let r = shown_report(&items).split_whitespace().collect::<Vec<_>>().join(" ");
+        assert!(r.contains("pets at the clip's end 1 of 2, 50.0%, at any point 2 of 2, 100.0%"), "{r}");
+        assert!(r.contains("pet-free at the clip's end 0 of 2, 0.0%, at any point 1 of 2, 50.0%"), "{r}");
+        assert!(r.contains("other animals at the clip's end 0 of 1, 0.0%, at any point 1 of 1, 100.0%"), "{r}");
+        assert!(report(&items, 0.5, 1.0).contains("the kiosk's screen over the clips"));
+        items.iter_mut().for_each(|j| j.shown = None);
+        assert!(!report(&items, 0.5, 1.0).contains("the kiosk's screen"), "no clips, no screen lines");
+    }
+
+    #[test]
+    fn a_clip_starts_on_the_benchmark_frame_and_drifts_within_its_motion() {
+        let dir = std::env::temp_dir().join(format!("petcam-clip-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bg_path = dir.join("scene.png");
+        RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 150])).save(&bg_path).unwrap();
+        let scene = Sample { path: bg_path, label: NO_PET_LABEL, split: Split::Test, kind: "orig".into(), oxford: false, scene: Some(Scene::Other) };
+        let subject = RgbImage::from_pixel(200, 150, image::Rgb([200, 60, 40]));
+        let cam = Camera::default();
+        let mut moved = 0u32;
+        for i in 0..6 {
+            let (one, at) = frame_of(&subject, &[&scene], 3, i, &cam).unwrap();
+            let still = clip_of(&subject, &[&scene], 3, i, &cam, &Clip { frames: 4, motion: 0.0 }).unwrap();
+            let moving = clip_of(&subject, &[&scene], 3, i, &cam, &Clip { frames: 4, motion: 0.1 }).unwrap();
+            assert_eq!(still.len(), 4);
+            for clip in [&still, &moving] {
+                assert_eq!((&clip[0].0.data, clip[0].1), (&one.data, at), "frame {i}: a clip starts on the one-frame benchmark's frame");
+                assert_eq!(clip.iter().map(|(f, _)| f.timestamp_ms).collect::<Vec<_>>(), [0, 100, 200, 300]);
+            }
+            // Standing still, only the noise changes: the same footprint, other bytes.
+            assert!(still.iter().all(|(_, r)| *r == at), "frame {i}: a still clip keeps the footprint");
+            assert_ne!(still[1].0.data, still[2].0.data, "frame {i}: every frame has its own noise");
+            // Moving: at most 10% of the frame per axis (64 and 48 px) and 10% of the height,
+            // give or take the frame edge's clipping.
+            let end = moving[3].1;
+            let centre = |r: petcam::preprocess::Rect| ((2 * r.x + r.width) as i64, (2 * r.y + r.height) as i64);
+            let ((x0, y0), (x1, y1)) = (centre(at), centre(end));
+            assert!((x1 - x0).abs() <= 2 * 64 + 2 * 40 && (y1 - y0).abs() <= 2 * 48 + 2 * 40, "frame {i}: {at:?} -> {end:?}");
+            moved += u32::from(end != at);
+        }
+        assert!(moved >= 5, "a moving clip moves ({moved} of 6)");
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -35,7 +35,9 @@ const WHOLE_SCENE: f32 = 0.5;
 
 /// `per_photo` located pictures of every training photo in `items` (kept at `side` pixels square,
 /// like the training cache), with `locator` building the device's locate stage for each worker.
-pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &(dyn Fn() -> Result<Box<dyn Locate>> + Sync)) -> Result<Vec<Loaded>> {
+/// A share `small` of the pets' frames show the pet under half the frame height ([`SMALL`]), the
+/// pets the kiosk names least often; the rest are [`Shot::random`]'s 35-100%.
+pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, small: f32, locator: &(dyn Fn() -> Result<Box<dyn Locate>> + Sync)) -> Result<Vec<Loaded>> {
     let train: Vec<&Loaded> = items.iter().filter(|l| l.sample.split == Split::Train).collect();
     let backgrounds = backgrounds(&train)?;
     let jobs: Vec<(usize, &Loaded)> = train.iter().flat_map(|&l| std::iter::repeat_n(l, per_photo)).enumerate().collect();
@@ -46,7 +48,7 @@ pub fn make(items: &[Loaded], per_photo: usize, side: u32, seed: u64, locator: &
             || locator().map(|l| Preprocessor::new(side).with_locator(l)),
             |pre, &(i, item)| {
                 let pre = pre.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-                let f = camera_frame(item, &backgrounds, seed, i);
+                let f = camera_frame(item, &backgrounds, seed, i, small);
                 let times = &mut StageTimes::default();
                 let rgb = pre.convert(&f, times).map_err(|e| anyhow::anyhow!("simulated frame of {}: {e}", item.sample.path.display()))?;
                 pre.reset();
@@ -68,13 +70,23 @@ fn backgrounds<'a>(train: &[&'a Loaded]) -> Result<Vec<&'a Loaded>> {
     Ok(b)
 }
 
+/// Heights of a "small" pet for [`make`]'s `small`: from the benchmark's smallest (35% of the frame
+/// height) to half of it.
+pub const SMALL: (f32, f32) = (0.35, 0.5);
+
+/// Mixed into the seed of the draw that makes a pet's frame small, so that with `small = 0` the
+/// frames are the same as before the option.
+const SMALL_SALT: u64 = 0x736D_616C_6C21;
+
 /// Simulated camera frame number `i` of `item` (640x480 MJPEG, [`Shot::random`] from `seed` and
-/// `i`): a pet is placed in a scene from `backgrounds`; a pet-free photo is the whole scene half
-/// the time and placed in another the other half.
-fn camera_frame(item: &Loaded, backgrounds: &[&Loaded], seed: u64, i: usize) -> Frame {
+/// `i`): a pet is placed in a scene from `backgrounds` (with probability `small` under half the
+/// frame height); a pet-free photo is the whole scene half the time and placed in another the
+/// other half.
+fn camera_frame(item: &Loaded, backgrounds: &[&Loaded], seed: u64, i: usize, small: f32) -> Frame {
     let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
-    let shot = Shot::random(&mut rng);
     let pet_free = item.sample.label == NO_PET_LABEL;
+    let is_small = !pet_free && small > 0.0 && Rng::new(seed ^ SMALL_SALT ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).range(0.0, 1.0) < small;
+    let shot = if is_small { Shot::random_in(&mut rng, SMALL.0, SMALL.1) } else { Shot::random(&mut rng) };
     let pixels = if pet_free && rng.range(0.0, 1.0) < WHOLE_SCENE {
         // The pet-free photo is the whole scene: the locator looks for a pet in it.
         let scene = scene::background(Some(&item.image), FRAME.0, FRAME.1);
@@ -116,7 +128,7 @@ pub fn mine<C: Classifier>(items: &[Loaded], frames_per_photo: usize, side: u32,
         .par_iter()
         .map_init(pipeline, |p, &(i, item)| {
             let p = p.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let f = camera_frame(item, &backgrounds, seed ^ MINE_SALT, i);
+            let f = camera_frame(item, &backgrounds, seed ^ MINE_SALT, i, 0.0);
             p.reset();
             let a = p.analyse_frame(&f, &mut StageTimes::default()).map_err(|e| anyhow::anyhow!("simulated frame of {}: {e}", item.sample.path.display()))?;
             pb.inc(1);
@@ -171,7 +183,7 @@ mod tests {
     #[test]
     fn every_training_photo_gives_located_pictures_with_its_label() {
         let items = training_photos_and(item(5, Split::Val, None, [250, 250, 250]));
-        let made = make(&items, 2, 24, 1, &|| Ok(Box::new(LeftHalf))).unwrap();
+        let made = make(&items, 2, 24, 1, 0.0, &|| Ok(Box::new(LeftHalf))).unwrap();
         assert_eq!(made.len(), 6, "two per training photo, none of the validation photo");
         assert!(made.iter().all(|l| l.image.dimensions() == (24, 24) && l.sample.split == Split::Train));
         assert_eq!(made.iter().filter(|l| l.sample.label == 3).count(), 2);
@@ -180,7 +192,27 @@ mod tests {
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Other)).all(|l| green(l) == 0));
         assert!(made.iter().filter(|l| l.sample.scene == Some(Scene::Animal)).all(|l| green(l) > 0));
         // Without pet-free training photos there are no backgrounds.
-        assert!(make(&items[..1], 1, 24, 1, &|| Ok(Box::new(LeftHalf))).is_err());
+        assert!(make(&items[..1], 1, 24, 1, 0.0, &|| Ok(Box::new(LeftHalf))).is_err());
+    }
+
+    #[test]
+    fn small_pets_are_drawn_under_half_the_frame_height_and_only_when_asked() {
+        let items = training_photos_and(item(5, Split::Val, None, [250, 250, 250]));
+        let (pet, backgrounds) = (&items[0], backgrounds(&items.iter().collect::<Vec<_>>()).unwrap());
+        // Rows of the frame holding the red pet.
+        let red_rows = |f: &Frame| {
+            let rgb = frame::to_rgb(f).unwrap();
+            (0..rgb.height()).filter(|&y| (0..rgb.width()).filter(|&x| rgb.get_pixel(x, y)[0] > 150 && rgb.get_pixel(x, y)[2] < 100).count() > 4).count() as u32
+        };
+        let (mut tallest_small, mut tallest_any) = (0, 0);
+        for i in 0..12 {
+            tallest_small = tallest_small.max(red_rows(&camera_frame(pet, &backgrounds, 1, i, 1.0)));
+            tallest_any = tallest_any.max(red_rows(&camera_frame(pet, &backgrounds, 1, i, 0.0)));
+            // A pet-free photo's frame does not change with the option.
+            assert_eq!(camera_frame(&items[1], &backgrounds, 1, i, 1.0).data, camera_frame(&items[1], &backgrounds, 1, i, 0.0).data);
+        }
+        assert!(tallest_small > 0 && tallest_small as f32 <= 0.5 * FRAME.1 as f32 + 2.0, "small pets: {tallest_small} rows of {}", FRAME.1);
+        assert!(tallest_any as f32 > 0.5 * FRAME.1 as f32, "without the option some pets are taller than half the frame: {tallest_any}");
     }
 
     /// Scores a model input by how green it is: the share of its pixels whose green channel

@@ -121,6 +121,17 @@ enum Cmd {
         /// 640x480): what a larger sensor mode would give, the same shots at that resolution.
         #[arg(long, value_parser = petcam::frame::parse_size)]
         frame_size: Option<(u32, u32)>,
+        /// Judge every photo on a clip of N consecutive frames (about 10 a second on the kiosk)
+        /// instead of one: the subject drifts (`--clip-motion`), the noise and the JPEG change,
+        /// every frame goes through the same pipeline, and the camera figures are the kiosk's
+        /// decision after the clip (its averaged scores, with its window and hysteresis). The
+        /// clip's first frame is the one-frame benchmark's frame.
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100), conflicts_with = "oracle")]
+        clip: Option<u32>,
+        /// How far the subject moves over a `--clip`: its centre up to this share of the frame on
+        /// each axis, its height up to this share of itself (0: only noise and JPEG change).
+        #[arg(long, default_value_t = 0.1, value_parser = unit_interval, requires = "clip")]
+        clip_motion: f32,
         /// Read the model at this softmax temperature instead of its own: the report then gives
         /// pet thresholds for it (the temperature line suggests one fitted on these frames).
         #[arg(long, value_parser = positive)]
@@ -341,6 +352,10 @@ struct TrainArgs {
     /// photos, the close-ups of whatever looks most like a pet: hard negatives). `train` only.
     #[arg(long, default_value_t = 0)]
     located: usize,
+    /// Share of the located pets' frames that show the pet under half the frame height (35-50%;
+    /// the others 35-100%, as the camera benchmark draws them): the pets the kiosk names least.
+    #[arg(long, default_value_t = 0.0, value_parser = unit_interval)]
+    located_small: f32,
     /// The ONNX model that locates for --located, with the device's default locate stage (its
     /// locator head, else its class-activation map); default: --init when it is an .onnx file.
     #[arg(long)]
@@ -553,7 +568,25 @@ fn main() -> Result<()> {
             write_onnx(&out, &proto)?;
             println!("wrote {}", out.display());
         }
-        Cmd::Camera { data, model, locator, camera_seed, frames_out, frames_out_count, split, limit, oracle, neutral_look, frame_size, temperature, int8_op, pet_threshold, scores_out } => {
+        Cmd::Camera {
+            data,
+            model,
+            locator,
+            camera_seed,
+            frames_out,
+            frames_out_count,
+            split,
+            limit,
+            oracle,
+            neutral_look,
+            frame_size,
+            clip,
+            clip_motion,
+            temperature,
+            int8_op,
+            pet_threshold,
+            scores_out,
+        } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
             samples.extend(data::load(&data.no_pets, data.validation_split, data.seed)?);
             let meta = petcam::classifier::Classifier::metadata(&petcam::classifier::TractClassifier::load(&model)?).clone();
@@ -578,6 +611,9 @@ fn main() -> Result<()> {
                     camera: petcam_trainer::camera::Camera { size: frame_size.unwrap_or(petcam::frame::DEFAULT_SIZE), neutral_look },
                     temperature,
                     int8: if int8_op { petcam::classifier::pointwise::Policy::StoredInt8 } else { Default::default() },
+                    clip: clip.map(|n| petcam_trainer::camera::Clip { frames: n as usize, motion: clip_motion }),
+                    // The kiosk's decision with its defaults, at the threshold judged with.
+                    decision: petcam::decision::DecisionConfig { pet_threshold: pet_threshold.unwrap_or(meta.pet_threshold), ..petcam::config::DecisionSection::default().resolve(&meta) },
                 };
                 let run = petcam_trainer::camera::run(&samples, &settings)?;
                 if let Some(path) = &scores_out {
@@ -587,11 +623,12 @@ fn main() -> Result<()> {
             }
             let seeds: Vec<String> = camera_seed.iter().map(u64::to_string).collect();
             println!(
-                "camera-conditions benchmark, {split:?} split: {}{}{}{} with locator `{}`, camera seed {} ({:.0} s)",
+                "camera-conditions benchmark, {split:?} split: {}{}{}{}{} with locator `{}`, camera seed {} ({:.0} s)",
                 model.display(),
                 frame_size.map(|(w, h)| format!(" ({w}x{h} frames)")).unwrap_or_default(),
                 if int8_op { " (1x1 convolutions in int8 on petcam's op)" } else { "" },
                 if neutral_look { " (frames without the camera's colour cast, exposure and noise)" } else { "" },
+                clip.map(|n| format!(" (clips of {n} frames, motion {clip_motion}: the kiosk's decision after each)")).unwrap_or_default(),
                 if oracle { "oracle: the photo's centre square (pets)" } else { &locator },
                 seeds.join(","),
                 t.elapsed().as_secs_f32()
@@ -782,7 +819,7 @@ fn main() -> Result<()> {
                 let mut extra = Vec::new();
                 if a.located > 0 {
                     let t0 = std::time::Instant::now();
-                    let made = petcam_trainer::located::make(&items, a.located, side, a.data.seed, &locator)?;
+                    let made = petcam_trainer::located::make(&items, a.located, side, a.data.seed, a.located_small, &locator)?;
                     eprintln!("{} located pictures from simulated camera frames, located by {} ({:.0} s)", made.len(), model.display(), t0.elapsed().as_secs_f32());
                     extra.extend(made);
                 }
