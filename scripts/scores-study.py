@@ -11,6 +11,8 @@ stage found nothing in is "no pet"), with the weights given or fitted here by lo
     scripts/scores-study.py curve test.jsonl [--weights 0.619,0.081,0.236,0.573,-3.204]
     # --oracle frames: the pets' wide-view evidence comes from the located run of the same seed
     scripts/scores-study.py curve oracle.jsonl --evidence-from test.jsonl
+    # --clip files: the score the benchmark wrote (the kiosk decision's average after the clip)
+    scripts/scores-study.py curve clips.jsonl --as-scored
     # weights fitted on val (all seeds), threshold at val seed 1's 2% point; optionally one more
     # signal, or a second square's log-odds (a `--locator activation:scale=S` run) combined in
     scripts/scores-study.py refit val.jsonl [--judge test.jsonl] [--extra region_side]
@@ -113,7 +115,9 @@ def cmd_curve(a):
             assert r["label"] == l["label"] and r["seed"] == l["seed"], "the two files must hold the same frames"
             if r["label"] != NO_PET:
                 r["evidence"], r["located"] = l["evidence"], True
-    s = scored(rows, w)
+    # --as-scored: the pipeline's own pet score (with --clip, the kiosk decision's average; 0,
+    # every frame of the window vetoed, counts as vetoed).
+    s = [r["pet_score"] if r["pet_score"] > 0 else -math.inf for r in rows] if a.as_scored else scored(rows, w)
     labels = [r["label"] for r in rows]
     pets2, free95, t95 = curve(s, labels)
     vetoed = sum(1 for r in rows if r["label"] != NO_PET and not r["located"])
@@ -166,6 +170,7 @@ def main():
     c.add_argument("scores")
     c.add_argument("--weights", default=",".join(map(str, SHIPPED)))
     c.add_argument("--evidence-from")
+    c.add_argument("--as-scored", action="store_true", help="read each frame's pet score as the benchmark wrote it (--clip files)")
     c.add_argument("--threshold", type=float, default=0.7742, help="pet threshold of the file (for the clean photos' scores)")
     c.set_defaults(run=cmd_curve)
     r = sub.add_parser("refit")
