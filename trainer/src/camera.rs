@@ -559,17 +559,23 @@ mod tests {
         assert!(report(&items, 0.5, 1.0).contains("pets 1 of 10, pet-free 2 of 10"));
     }
 
+    /// A flat `colour` scene saved in a scratch folder (returned, to remove), as a pet-free test
+    /// sample, and a flat red subject photo.
+    fn flat_scene_and_subject(name: &str, colour: [u8; 3]) -> (std::path::PathBuf, Sample, RgbImage) {
+        let dir = std::env::temp_dir().join(format!("petcam-{name}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let bg_path = dir.join("scene.png");
+        RgbImage::from_pixel(320, 240, image::Rgb(colour)).save(&bg_path).unwrap();
+        let scene = Sample { path: bg_path, label: NO_PET_LABEL, split: Split::Test, kind: "orig".into(), oxford: false, scene: Some(Scene::Other) };
+        (dir, scene, RgbImage::from_pixel(200, 150, image::Rgb([200, 60, 40])))
+    }
+
     #[test]
     fn a_neutral_look_or_another_size_keeps_the_shot() {
         // A mid-grey scene and a flat subject: with the neutral look the scene stays grey (JPEG
         // aside) and the subject lands where it does with the camera's look; in a frame twice
         // the size it lands twice as far in, twice as tall.
-        let dir = std::env::temp_dir().join(format!("petcam-neutral-look-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bg_path = dir.join("scene.png");
-        RgbImage::from_pixel(320, 240, image::Rgb([128, 128, 128])).save(&bg_path).unwrap();
-        let scene = Sample { path: bg_path, label: NO_PET_LABEL, split: Split::Test, kind: "orig".into(), oxford: false, scene: Some(Scene::Other) };
-        let subject = RgbImage::from_pixel(200, 150, image::Rgb([200, 60, 40]));
+        let (dir, scene, subject) = flat_scene_and_subject("neutral-look", [128, 128, 128]);
         let mean_of = |f: &Frame, keep: &dyn Fn(u32, u32) -> bool| {
             let rgb = frame::to_rgb(f).unwrap();
             let (mut sum, mut n) = ([0.0f64; 3], 0.0);
@@ -620,12 +626,7 @@ mod tests {
 
     #[test]
     fn a_clip_starts_on_the_benchmark_frame_and_drifts_within_its_motion() {
-        let dir = std::env::temp_dir().join(format!("petcam-clip-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let bg_path = dir.join("scene.png");
-        RgbImage::from_pixel(320, 240, image::Rgb([90, 120, 150])).save(&bg_path).unwrap();
-        let scene = Sample { path: bg_path, label: NO_PET_LABEL, split: Split::Test, kind: "orig".into(), oxford: false, scene: Some(Scene::Other) };
-        let subject = RgbImage::from_pixel(200, 150, image::Rgb([200, 60, 40]));
+        let (dir, scene, subject) = flat_scene_and_subject("clip", [90, 120, 150]);
         let cam = Camera::default();
         let mut moved = 0u32;
         for i in 0..6 {
