@@ -354,7 +354,7 @@ struct TrainArgs {
     located: usize,
     /// Share of the located pets' frames that show the pet under half the frame height (35-50%;
     /// the others 35-100%, as the camera benchmark draws them): the pets the kiosk names least.
-    #[arg(long, default_value_t = 0.0, value_parser = unit_interval)]
+    #[arg(long, default_value_t = 0.0, value_parser = unit_interval, requires = "located")]
     located_small: f32,
     /// The ONNX model that locates for --located, with the device's default locate stage (its
     /// locator head, else its class-activation map); default: --init when it is an .onnx file.
