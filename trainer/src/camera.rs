@@ -38,7 +38,7 @@ pub struct Judged {
     /// the frame).
     pub subject_height: f32,
     /// The locate stage found something pet-like in the camera frame ([`Locate::saw_pet`]; true
-    /// for a locator that cannot tell).
+    /// for a locator that cannot tell). With a clip: in its last frame.
     pub located: bool,
     /// `ln` of the probabilities (all labels, at the temperature judged with), clean and camera:
     /// the logits up to a constant, for fitting and checking the temperature.
