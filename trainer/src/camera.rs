@@ -160,14 +160,15 @@ const CLIP_SALT: u64 = 0x636C_6970_2121;
 /// stay; every frame gets its own sensor noise and its own JPEG.
 pub fn clip_of(photo: &RgbImage, backgrounds: &[&Sample], seed: u64, i: usize, camera: &Camera, clip: &Clip) -> Result<Vec<(Frame, petcam::preprocess::Rect)>> {
     ensure!(!backgrounds.is_empty(), "no pet-free photos for the camera frames' backgrounds");
-    let mut rng = Rng::new(seed ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mix = (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D);
+    let mut rng = Rng::new(seed ^ mix);
     let bg_sample = backgrounds[(rng.next_u64() % backgrounds.len() as u64) as usize];
     let bg = scene::background(Some(&read(&bg_sample.path)?), camera.size.0, camera.size.1);
     let mut shot = Shot::random(&mut rng);
     if camera.neutral_look {
         shot.look = scene::Look::neutral();
     }
-    let mut motion = Rng::new(seed ^ CLIP_SALT ^ (i as u64).wrapping_mul(0x2545_F491_4F6C_DD1D));
+    let mut motion = Rng::new(seed ^ CLIP_SALT ^ mix);
     let m = clip.motion;
     let (dx, dy, dh) = (motion.range(-m, m), motion.range(-m, m), motion.range(-m, m));
     let last = clip.frames.saturating_sub(1).max(1) as f32;
@@ -216,8 +217,9 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
             |pipeline, &(i, sample)| -> Result<Judged> {
                 let p = pipeline.as_mut().map_err(|e| anyhow::anyhow!("{e:#}"))?;
                 let photo = read(&sample.path)?;
-                let clip = s.clip.filter(|_| !s.oracle).unwrap_or(Clip { frames: 1, motion: 0.0 });
-                let mut frames = clip_of(&photo, &backgrounds, s.seed, i, &s.camera, &clip)?;
+                // --oracle judges one frame; otherwise the clip, if any.
+                let clip = s.clip.filter(|_| !s.oracle);
+                let mut frames = clip_of(&photo, &backgrounds, s.seed, i, &s.camera, &clip.unwrap_or(Clip { frames: 1, motion: 0.0 }))?;
                 let (f, footprint) = frames.remove(0);
                 if let Some(dir) = s.frames_out.filter(|_| i < s.frames_out_count || (i >= pets.len() && i - pets.len() < s.frames_out_count)) {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
@@ -237,7 +239,7 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                 };
                 // A clip: the rest of its frames through the same pipeline, and the kiosk's
                 // decision over them; the camera verdict is then the decision's averaged scores.
-                let (a, footprint, f, shown) = match s.clip.filter(|_| !s.oracle) {
+                let (a, footprint, f, shown) = match clip {
                     None => (a, footprint, f, None),
                     Some(clip) => {
                         let mut decider = Decider::new(s.decision.clone(), p.metadata().no_pet_index());

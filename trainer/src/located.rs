@@ -83,9 +83,10 @@ const SMALL_SALT: u64 = 0x736D_616C_6C21;
 /// frame height); a pet-free photo is the whole scene half the time and placed in another the
 /// other half.
 fn camera_frame(item: &Loaded, backgrounds: &[&Loaded], seed: u64, i: usize, small: f32) -> Frame {
-    let mut rng = Rng::new(seed ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mix = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    let mut rng = Rng::new(seed ^ mix);
     let pet_free = item.sample.label == NO_PET_LABEL;
-    let is_small = !pet_free && small > 0.0 && Rng::new(seed ^ SMALL_SALT ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).range(0.0, 1.0) < small;
+    let is_small = !pet_free && small > 0.0 && Rng::new(seed ^ SMALL_SALT ^ mix).range(0.0, 1.0) < small;
     let shot = if is_small { Shot::random_in(&mut rng, SMALL.0, SMALL.1) } else { Shot::random(&mut rng) };
     let pixels = if pet_free && rng.range(0.0, 1.0) < WHOLE_SCENE {
         // The pet-free photo is the whole scene: the locator looks for a pet in it.
