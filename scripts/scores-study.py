@@ -13,6 +13,8 @@ stage found nothing in is "no pet"), with the weights given or fitted here by lo
     scripts/scores-study.py curve oracle.jsonl --evidence-from test.jsonl
     # --clip files: the score the benchmark wrote (the kiosk decision's average after the clip)
     scripts/scores-study.py curve clips.jsonl --as-scored
+    # the kiosk's "not sure" too: no breed where the breed's probability given a pet is under 0.25
+    scripts/scores-study.py curve test.jsonl --confidence 0.25
     # weights fitted on val (all seeds), threshold at val seed 1's 2% point; optionally one more
     # signal, or a second square's log-odds (a `--locator activation:scale=S` run) combined in
     scripts/scores-study.py refit val.jsonl [--judge test.jsonl] [--extra region_side]
@@ -118,10 +120,25 @@ def cmd_curve(a):
     # --as-scored: the pipeline's own pet score (with --clip, the kiosk decision's average; 0,
     # every frame of the window vetoed, counts as vetoed).
     s = [r["pet_score"] if r["pet_score"] > 0 else -math.inf for r in rows] if a.as_scored else scored(rows, w)
+    if a.confidence:
+        # "not sure" is no breed at any pet threshold (breed_top: ln of the breed's probability given a pet)
+        s = [-math.inf if r["breed_top"] is None or r["breed_top"] < math.log(a.confidence) else x for x, r in zip(s, rows)]
     labels = [r["label"] for r in rows]
     pets2, free95, t95 = curve(s, labels)
     vetoed = sum(1 for r in rows if r["label"] != NO_PET and not r["located"])
     print(f"{a.scores}: {len(rows)} frames; pets vetoed {vetoed}; test-tuned: pets at 2% {100 * pets2:.1f}%, false breeds at 95% of pets {100 * free95:.2f}%")
+    if t95 > -math.inf:
+        # Which pet-free frames pass at the 95% point, by group, and how often the same photo does
+        # (a `--camera-seed 1,2,3` file holds each photo once per seed, in the same order).
+        seeds = sorted({r["seed"] for r in rows})
+        n = len(rows) // len(seeds)
+        passed = [k for k, (x, r) in enumerate(zip(s, rows)) if r["label"] == NO_PET and x >= t95]
+        groups = Counter(rows[k]["scene"] for k in passed)
+        of = Counter(r["scene"] for r in rows if r["label"] == NO_PET)
+        print("  pet-free frames at the 95% point, by group: " + ", ".join(f"{g} {k} of {of[g]} ({100 * k / of[g]:.1f}%)" for g, k in groups.most_common()))
+        if len(seeds) > 1 and all(rows[k]["label"] == rows[k % n]["label"] for k in range(len(rows))):
+            times = Counter(Counter(k % n for k in passed).values())
+            print(f"  their photos: " + ", ".join(f"{times[t]} in {t} of the {len(seeds)} seeds" for t in sorted(times, reverse=True)))
     for lo, hi in [(0.0, 0.5), (0.5, 0.7), (0.7, 1.01)]:
         band = [(x, r["label"]) for x, r in zip(s, rows) if r["label"] == NO_PET or lo <= r["subject_height"] < hi]
         pets = [x for x, l in band if l != NO_PET]
@@ -172,6 +189,7 @@ def main():
     c.add_argument("--evidence-from")
     c.add_argument("--as-scored", action="store_true", help="read each frame's pet score as the benchmark wrote it (--clip files)")
     c.add_argument("--threshold", type=float, default=0.7742, help="pet threshold of the file (for the clean photos' scores)")
+    c.add_argument("--confidence", type=float, help="the kiosk's breed confidence threshold: under it \"not sure\", no breed")
     c.set_defaults(run=cmd_curve)
     r = sub.add_parser("refit")
     r.add_argument("scores")

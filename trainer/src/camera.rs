@@ -67,6 +67,9 @@ pub struct Verdict {
     pub breed: usize,
     /// `1 - P(no pet)`.
     pub pet_score: f32,
+    /// The breed's probability given a pet (over the breeds' share): under the model's confidence
+    /// threshold the kiosk says "not sure" instead of naming it (`petcam::decision`).
+    pub breed_probability: f32,
 }
 
 /// Benchmark settings.
@@ -225,7 +228,11 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                     let name = format!("{}-{i:04}.jpg", if sample.label == NO_PET_LABEL { "nopet" } else { "pet" });
                     std::fs::write(dir.join(name), &f.data)?;
                 }
-                let verdict = |a: &petcam::pipeline::Analysis| Verdict { breed: argmax(&a.scores.probs[..NO_PET_LABEL]), pet_score: a.scores.pet_score };
+                let verdict = |a: &petcam::pipeline::Analysis| {
+                    let breeds = &a.scores.probs[..NO_PET_LABEL];
+                    let breed = argmax(breeds);
+                    Verdict { breed, pet_score: a.scores.pet_score, breed_probability: breeds[breed] / breeds.iter().sum::<f32>().max(1e-30) }
+                };
                 p.reset();
                 let clean_a = p.analyse(photo, &mut StageTimes::default())?;
                 let clean = verdict(&clean_a);
@@ -293,8 +300,8 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
 
 /// Appends (`append`) or writes `items`' camera-frame scores to `path`, one JSON object a line:
 /// the camera `seed`, label, scene, the breed shown, the pet score (after the locate stage's
-/// veto), the classifier's own pet log-odds, whether the locate stage found a pet, its
-/// evidence, the classified square's side as a share of the frame's height, and with clips what the
+/// veto), the classifier's own pet log-odds, `ln` of the breed's probability given a pet
+/// (`breed_top`), whether the locate stage found a pet, its evidence, the classified square's side as a share of the frame's height, and with clips what the
 /// kiosk's screen showed (`shown_at_end`, `shown_any`; the pet score is then the decision's average).
 pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> Result<()> {
     use std::io::Write;
@@ -308,7 +315,7 @@ pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> R
     for j in items {
         let line = serde_json::json!({
             "seed": seed, "label": j.label, "scene": j.scene.map(|s| s.name()), "breed": j.camera.breed,
-            "pet_score": j.camera.pet_score, "pet_log_odds": log_odds(&j.log_probs[1]), "located": j.located,
+            "pet_score": j.camera.pet_score, "pet_log_odds": log_odds(&j.log_probs[1]), "breed_top": j.camera.breed_probability.ln(), "located": j.located,
             "evidence": j.evidence[1], "subject_height": j.subject_height, "region_on_subject": j.region_on_subject, "region_side": j.region_side,
             "shown_at_end": j.shown.map(|s| s.breed_at_end), "shown_any": j.shown.map(|s| s.breed_any),
             "clean_breed": j.clean.breed, "clean_pet_score": j.clean.pet_score, "clean_pet_log_odds": log_odds(&j.log_probs[0]), "clean_evidence": j.evidence[0],
@@ -347,8 +354,9 @@ pub fn fit_temperature_scale(items: &[Judged], breeds_only: bool) -> f32 {
 }
 
 /// The report: top-1, then pet recall and false breeds at the model's pet threshold (by group),
-/// clean photos and camera frames side by side.
-pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String {
+/// and what the kiosk's screen shows of one frame (a breed only at `confidence_threshold` and
+/// more, else "not sure"), clean photos and camera frames side by side.
+pub fn report(items: &[Judged], pet_threshold: f32, confidence_threshold: f32, temperature: f32) -> String {
     let pets = items.iter().filter(|j| j.label != NO_PET_LABEL).count();
     let no = items.len() - pets;
     let mut out = format!("{pets} pet photos (Oxford), {no} pet-free photos (no-pets)\n");
@@ -360,12 +368,15 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
         let n = items.iter().filter(|j| of(j)).count();
         (items.iter().filter(|j| of(j) && f(j)).count(), n)
     };
-    let row = |name: &str, of: &dyn Fn(&Judged) -> bool| {
-        let (kc, n) = share(&|j| j.clean.pet_score >= pet_threshold, of);
-        let (kf, _) = share(&|j| j.camera.pet_score >= pet_threshold, of);
+    let given = |v: &Verdict| v.pet_score >= pet_threshold;
+    let screen = |v: &Verdict| given(v) && v.breed_probability >= confidence_threshold;
+    let row_of = |name: &str, of: &dyn Fn(&Judged) -> bool, shown: &dyn Fn(&Verdict) -> bool| {
+        let (kc, n) = share(&|j| shown(&j.clean), of);
+        let (kf, _) = share(&|j| shown(&j.camera), of);
         let cell = |k: usize| format!("{k} of {n}, {:.1}%", 100.0 * k as f32 / n.max(1) as f32);
         format!("{name:<44} {:>14} {:>14}\n", cell(kc), cell(kf))
     };
+    let row = |name: &str, of: &dyn Fn(&Judged) -> bool| row_of(name, of, &given);
     out += &row(&format!("pets given a breed (pet threshold {pet_threshold:.3})"), &|j| j.label != NO_PET_LABEL);
     let right = |c: &dyn Fn(&Judged) -> Verdict| items.iter().filter(|j| j.label != NO_PET_LABEL && c(j).pet_score >= pet_threshold && c(j).breed == j.label).count() as f32 / pets.max(1) as f32;
     out += &format!("{:<44} {:>14} {:>14}\n", "right breed shown (top-1 after the no-pet check)", pct(right(&|j| j.clean)), pct(right(&|j| j.camera)));
@@ -375,6 +386,10 @@ pub fn report(items: &[Judged], pet_threshold: f32, temperature: f32) -> String 
             out += &row(&format!("  on {}", g.name()), &|j| j.label == NO_PET_LABEL && j.scene == Some(g));
         }
     }
+    out += &format!("the kiosk's screen, one frame: a breed, not \"not sure\" (breed probability {confidence_threshold:.2} and more)\n");
+    out += &row_of("  pets shown a breed", &|j| j.label != NO_PET_LABEL, &screen);
+    out += &row_of("  pet-free photos shown a breed", &|j| j.label == NO_PET_LABEL, &screen);
+    out += &row_of("  other animals shown a breed", &|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal), &screen);
     if items.iter().any(|j| j.shown.is_some()) {
         out += &shown_report(items);
     }
@@ -472,7 +487,7 @@ mod tests {
     use super::*;
 
     fn j(label: usize, clean: (usize, f32), camera: (usize, f32), scene: Option<Scene>) -> Judged {
-        let v = |(breed, pet_score)| Verdict { breed, pet_score };
+        let v = |(breed, pet_score)| Verdict { breed, pet_score, breed_probability: 0.9 };
         Judged {
             label,
             scene,
@@ -500,21 +515,28 @@ mod tests {
 
     #[test]
     fn report_counts_clean_and_camera_separately() {
-        let items = vec![
+        let mut items = vec![
             j(3, (3, 0.99), (5, 0.99), None),
             j(4, (4, 0.99), (4, 0.50), None),
             j(NO_PET_LABEL, (1, 0.10), (1, 0.97), Some(Scene::Animal)),
             j(NO_PET_LABEL, (1, 0.10), (1, 0.10), Some(Scene::People)),
+            j(NO_PET_LABEL, (1, 0.10), (1, 0.98), Some(Scene::Other)),
         ];
+        // Unsure of the breed: a breed by the pet threshold alone, "not sure" on the screen.
+        items[0].camera.breed_probability = 0.2;
+        items[4].camera.breed_probability = 0.1;
         assert_eq!(top1(&items, |j| j.clean), 1.0);
         assert_eq!(top1(&items, |j| j.camera), 0.5);
-        let r = report(&items, 0.9, 1.0);
+        let r = report(&items, 0.9, 0.25, 1.0);
         let line = |start: &str| r.lines().find(|l| l.trim_start().starts_with(start)).unwrap_or_else(|| panic!("{r}")).to_string();
         assert!(line("breed top-1").contains("100.0%") && line("breed top-1").contains("50.0%"), "{r}");
         assert!(line("pets given a breed").contains("2 of 2, 100.0%") && line("pets given a breed").contains("1 of 2, 50.0%"), "{r}");
         assert!(line("right breed shown").ends_with("0.0%"), "{r}");
-        assert!(line("false breeds").contains("0 of 2, 0.0%") && line("false breeds").contains("1 of 2, 50.0%"), "{r}");
+        assert!(line("false breeds").contains("0 of 3, 0.0%") && line("false breeds").contains("2 of 3, 66.7%"), "{r}");
         assert!(line("on other animals").contains("1 of 1, 100.0%"), "{r}");
+        assert!(line("pets shown a breed").contains("2 of 2, 100.0%") && line("pets shown a breed").ends_with("0 of 2, 0.0%"), "{r}");
+        assert!(line("pet-free photos shown a breed").ends_with("1 of 3, 33.3%"), "{r}");
+        assert!(line("other animals shown a breed").ends_with("1 of 1, 100.0%"), "{r}");
     }
 
     #[test]
@@ -534,7 +556,7 @@ mod tests {
         let (before, after) = (breed_ece(&items, 1, 1.0), breed_ece(&items, 1, k));
         assert!((before - 0.45).abs() < 0.01, "{before}");
         assert!(after < 0.1, "{after}");
-        assert!(report(&items, 0.5, 0.7).contains(&format!("breed, pets only: {:.3}", 0.7 * k)));
+        assert!(report(&items, 0.5, 0.25, 0.7).contains(&format!("breed, pets only: {:.3}", 0.7 * k)));
     }
 
     #[test]
@@ -558,7 +580,7 @@ mod tests {
             items[i].located = false;
         }
         assert_eq!(shares_at_located(&items, 0.5), (0.9, 0.3, 0.3));
-        assert!(report(&items, 0.5, 1.0).contains("pets 1 of 10, pet-free 2 of 10"));
+        assert!(report(&items, 0.5, 0.25, 1.0).contains("pets 1 of 10, pet-free 2 of 10"));
     }
 
     /// A flat `colour` scene saved in a scratch folder (returned, to remove), as a pet-free test
@@ -621,9 +643,9 @@ mod tests {
         assert!(r.contains("pets at the clip's end 1 of 2, 50.0%, at any point 2 of 2, 100.0%"), "{r}");
         assert!(r.contains("pet-free at the clip's end 0 of 2, 0.0%, at any point 1 of 2, 50.0%"), "{r}");
         assert!(r.contains("other animals at the clip's end 0 of 1, 0.0%, at any point 1 of 1, 100.0%"), "{r}");
-        assert!(report(&items, 0.5, 1.0).contains("the kiosk's screen over the clips"));
+        assert!(report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen over the clips"));
         items.iter_mut().for_each(|j| j.shown = None);
-        assert!(!report(&items, 0.5, 1.0).contains("the kiosk's screen"), "no clips, no screen lines");
+        assert!(!report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen over"), "no clips, no screen lines");
     }
 
     #[test]

@@ -633,7 +633,7 @@ fn main() -> Result<()> {
                 seeds.join(","),
                 t.elapsed().as_secs_f32()
             );
-            print!("{}", petcam_trainer::camera::report(&judged, pet_threshold.unwrap_or(meta.pet_threshold), temperature.unwrap_or(meta.temperature)));
+            print!("{}", petcam_trainer::camera::report(&judged, pet_threshold.unwrap_or(meta.pet_threshold), meta.confidence_threshold, temperature.unwrap_or(meta.temperature)));
         }
         Cmd::Eval { data, model, split, temperature, per_image, from_size } => {
             let mut samples = data::load(&data.data, data.validation_split, data.seed)?;
