@@ -354,8 +354,9 @@ pub fn fit_temperature_scale(items: &[Judged], breeds_only: bool) -> f32 {
 }
 
 /// The report: top-1, then pet recall and false breeds at the model's pet threshold (by group),
-/// and what the kiosk's screen shows of one frame (a breed only at `confidence_threshold` and
-/// more, else "not sure"), clean photos and camera frames side by side.
+/// and what the kiosk's screen shows: of one frame (a breed only at `confidence_threshold` and
+/// more, else "not sure"), or with clips over each clip ([`shown_report`]); clean photos and
+/// camera frames side by side.
 pub fn report(items: &[Judged], pet_threshold: f32, confidence_threshold: f32, temperature: f32) -> String {
     let pets = items.iter().filter(|j| j.label != NO_PET_LABEL).count();
     let no = items.len() - pets;
@@ -386,12 +387,13 @@ pub fn report(items: &[Judged], pet_threshold: f32, confidence_threshold: f32, t
             out += &row(&format!("  on {}", g.name()), &|j| j.label == NO_PET_LABEL && j.scene == Some(g));
         }
     }
-    out += &format!("the kiosk's screen, one frame: a breed, not \"not sure\" (breed probability {confidence_threshold:.2} and more)\n");
-    out += &row_of("  pets shown a breed", &|j| j.label != NO_PET_LABEL, &screen);
-    out += &row_of("  pet-free photos shown a breed", &|j| j.label == NO_PET_LABEL, &screen);
-    out += &row_of("  other animals shown a breed", &|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal), &screen);
     if items.iter().any(|j| j.shown.is_some()) {
         out += &shown_report(items);
+    } else {
+        out += &format!("the kiosk's screen, one frame: a breed, not \"not sure\" (breed probability {confidence_threshold:.2} and more)\n");
+        out += &row_of("  pets shown a breed", &|j| j.label != NO_PET_LABEL, &screen);
+        out += &row_of("  pet-free photos shown a breed", &|j| j.label == NO_PET_LABEL, &screen);
+        out += &row_of("  other animals shown a breed", &|j| j.label == NO_PET_LABEL && j.scene == Some(Scene::Animal), &screen);
     }
     let on_pet: Vec<f32> = items.iter().filter(|j| j.label != NO_PET_LABEL).map(|j| j.region_on_subject).collect();
     let mean = on_pet.iter().sum::<f32>() / on_pet.len().max(1) as f32;
@@ -644,8 +646,9 @@ mod tests {
         assert!(r.contains("pet-free at the clip's end 0 of 2, 0.0%, at any point 1 of 2, 50.0%"), "{r}");
         assert!(r.contains("other animals at the clip's end 0 of 1, 0.0%, at any point 1 of 1, 100.0%"), "{r}");
         assert!(report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen over the clips"));
+        assert!(!report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen, one frame"), "clips: the screen over the clips only");
         items.iter_mut().for_each(|j| j.shown = None);
-        assert!(!report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen over"), "no clips, no screen lines");
+        assert!(!report(&items, 0.5, 0.25, 1.0).contains("the kiosk's screen over"), "no clips, no lines of the screen over clips");
     }
 
     #[test]
