@@ -138,7 +138,7 @@ def cmd_curve(a):
         print("  pet-free frames at the 95% point, by group: " + ", ".join(f"{g} {k} of {of[g]} ({100 * k / of[g]:.1f}%)" for g, k in groups.most_common()))
         if len(seeds) > 1 and all(rows[k]["label"] == rows[k % n]["label"] for k in range(len(rows))):
             times = Counter(Counter(k % n for k in passed).values())
-            print(f"  their photos: " + ", ".join(f"{times[t]} in {t} of the {len(seeds)} seeds" for t in sorted(times, reverse=True)))
+            print("  their photos: " + ", ".join(f"{times[t]} in {t} of the {len(seeds)} seeds" for t in sorted(times, reverse=True)))
     for lo, hi in [(0.0, 0.5), (0.5, 0.7), (0.7, 1.01)]:
         band = [(x, r["label"]) for x, r in zip(s, rows) if r["label"] == NO_PET or lo <= r["subject_height"] < hi]
         pets = [x for x, l in band if l != NO_PET]

@@ -301,8 +301,9 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
 /// Appends (`append`) or writes `items`' camera-frame scores to `path`, one JSON object a line:
 /// the camera `seed`, label, scene, the breed shown, the pet score (after the locate stage's
 /// veto), the classifier's own pet log-odds, `ln` of the breed's probability given a pet
-/// (`breed_top`), whether the locate stage found a pet, its evidence, the classified square's side as a share of the frame's height, and with clips what the
-/// kiosk's screen showed (`shown_at_end`, `shown_any`; the pet score is then the decision's average).
+/// (`breed_top`), whether the locate stage found a pet, its evidence, the classified square's
+/// side as a share of the frame's height, and with clips what the kiosk's screen showed
+/// (`shown_at_end`, `shown_any`; the pet score is then the decision's average).
 pub fn write_scores(path: &Path, items: &[Judged], seed: u64, append: bool) -> Result<()> {
     use std::io::Write;
     let file = std::fs::OpenOptions::new().create(true).write(true).append(append).truncate(!append).open(path).with_context(|| path.display().to_string())?;
