@@ -139,6 +139,18 @@ def cmd_curve(a):
         if len(seeds) > 1 and all(rows[k]["label"] == rows[k % n]["label"] for k in range(len(rows))):
             times = Counter(Counter(k % n for k in passed).values())
             print("  their photos: " + ", ".join(f"{times[t]} in {t} of the {len(seeds)} seeds" for t in sorted(times, reverse=True)))
+        if all(r.get("breed_top") is not None for r in rows):
+            # How sure of the breed (its probability given a pet) the frames around that point are.
+            t = math.log(a.threshold / (1 - a.threshold))
+            groups = [("pet-free frames passing there", lambda x, r: r["label"] == NO_PET and x >= t95),
+                      ("pets between it and the pet threshold", lambda x, r: r["label"] != NO_PET and t95 <= x < t),
+                      ("all pets passing there", lambda x, r: r["label"] != NO_PET and x >= t95)]
+            cells = []
+            for name, of in groups:
+                p = sorted(math.exp(r["breed_top"]) for x, r in zip(s, rows) if of(x, r))
+                if p:
+                    cells.append(f"{name} {len(p)}: median {p[len(p) // 2]:.2f}, {100 * sum(v < 0.25 for v in p) / len(p):.1f}% under 0.25")
+            print("  breed probability given a pet: " + "; ".join(cells))
     for lo, hi in [(0.0, 0.5), (0.5, 0.7), (0.7, 1.01)]:
         band = [(x, r["label"]) for x, r in zip(s, rows) if r["label"] == NO_PET or lo <= r["subject_height"] < hi]
         pets = [x for x, l in band if l != NO_PET]

@@ -101,7 +101,8 @@ impl Decider {
             self.history.pop_front();
         }
         // The history holds `s` now, so the average always exists.
-        let Scores { probs, pet_score: pet } = self.averaged().unwrap_or_else(|| s.clone());
+        let avg = self.averaged().unwrap_or_else(|| s.clone());
+        let pet = avg.pet_score;
         let enter = pet >= self.cfg.pet_threshold;
         let stay = pet >= self.cfg.pet_threshold - self.cfg.pet_margin;
         self.pet_shown = if self.pet_shown { stay } else { enter };
@@ -112,14 +113,14 @@ impl Decider {
         // Probability of each breed given that there is a pet: over the breeds' own share of
         // the probabilities (the pet score may be another number: the locate stage's veto, or a
         // score combined with the wide view, `crate::evidence`).
-        let norm = probs.iter().enumerate().filter(|(i, _)| Some(*i) != self.no_pet).map(|(_, p)| p).sum::<f32>().max(1e-6);
-        let mut top: Vec<(usize, f32)> = probs.iter().enumerate().filter(|(i, _)| Some(*i) != self.no_pet).map(|(i, p)| (i, (p / norm).min(1.0))).collect();
+        let share = avg.breeds_share(self.no_pet);
+        let mut top: Vec<(usize, f32)> = (0..avg.probs.len()).filter(|&i| Some(i) != self.no_pet).map(|i| (i, avg.given_pet(i, share))).collect();
         top.sort_by(|a, b| b.1.total_cmp(&a.1));
         top.truncate(3);
         let (best, best_p) = top[0];
         let chosen = match self.breed_shown {
             Some(cur) if cur != best => {
-                let cur_p = (probs[cur] / norm).min(1.0);
+                let cur_p = avg.given_pet(cur, share);
                 if best_p >= cur_p + self.cfg.switch_margin || cur_p < self.cfg.confidence_threshold {
                     best
                 } else {
@@ -128,7 +129,7 @@ impl Decider {
             }
             _ => best,
         };
-        let p = (probs[chosen] / norm).min(1.0);
+        let p = avg.given_pet(chosen, share);
         if p < self.cfg.confidence_threshold {
             self.breed_shown = None;
             return Decision::NotSure { pet_score: pet, top };

@@ -33,6 +33,18 @@ impl Scores {
         Scores { probs, pet_score }
     }
 
+    /// The breeds' share of the probability (all but the no-pet output): what a breed's
+    /// probability given a pet is taken over ([`Scores::given_pet`]).
+    pub fn breeds_share(&self, no_pet: Option<usize>) -> f32 {
+        self.probs.iter().enumerate().filter(|(i, _)| Some(*i) != no_pet).map(|(_, p)| p).sum()
+    }
+
+    /// `label`'s probability given a pet: over the breeds' `share` ([`Scores::breeds_share`],
+    /// computed once per frame by the caller), at most 1.
+    pub fn given_pet(&self, label: usize, share: f32) -> f32 {
+        (self.probs[label] / share.max(1e-6)).min(1.0)
+    }
+
     /// The `k` most probable breeds (the no-pet output excluded): (label index, probability).
     pub fn top_k(&self, k: usize, no_pet: Option<usize>) -> Vec<(usize, f32)> {
         let mut v: Vec<(usize, f32)> = self.probs.iter().cloned().enumerate().filter(|(i, _)| Some(*i) != no_pet).collect();

@@ -229,9 +229,9 @@ pub fn run(samples: &[Sample], s: &Settings) -> Result<Vec<Judged>> {
                     std::fs::write(dir.join(name), &f.data)?;
                 }
                 let verdict = |a: &petcam::pipeline::Analysis| {
-                    let breeds = &a.scores.probs[..NO_PET_LABEL];
-                    let breed = argmax(breeds);
-                    Verdict { breed, pet_score: a.scores.pet_score, breed_probability: breeds[breed] / breeds.iter().sum::<f32>().max(1e-30) }
+                    let breed = argmax(&a.scores.probs[..NO_PET_LABEL]);
+                    let share = a.scores.breeds_share(Some(NO_PET_LABEL));
+                    Verdict { breed, pet_score: a.scores.pet_score, breed_probability: a.scores.given_pet(breed, share) }
                 };
                 p.reset();
                 let clean_a = p.analyse(photo, &mut StageTimes::default())?;
