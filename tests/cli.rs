@@ -15,10 +15,12 @@ fn info_describes_the_shipped_model() {
     // f32 op; elsewhere in tract.
     let f32_op = petcam::classifier::pointwise_f32::Policy::Auto.isa();
     assert_eq!(out.contains("1x1 convs    f32 on petcam's f32 op (32, x86_64 "), f32_op.is_some(), "{out}");
-    // The default model finds pets with its locator head; the 128 px alternative has none.
+    // Both shipped networks find pets with their own locator head and combine the crop's pet
+    // score with the wide view (the 128 px alternative since its version 2).
     assert!(out.contains("found by this model's locator head"), "{out}");
     let alt = stdout(&petcam(&["info", model().with_file_name("petcam-effnet-lite0-128-f32.onnx").to_str().unwrap()]));
-    assert!(alt.contains("class-activation map over the frame (it has no locator head)"), "{alt}");
+    assert!(alt.contains("input        [1, 3, 128, 128]"), "{alt}");
+    assert!(alt.contains("found by this model's locator head") && alt.contains("combined with the wide view"), "{alt}");
 }
 
 #[test]

@@ -73,8 +73,9 @@ fn replay_as(run: &Run, dir: &Path, screens: &Path) -> Vec<(String, Option<Strin
 }
 
 /// Known failure of every shipped model, tracked by the no-pet issue: an Angora rabbit filling the
-/// frame is taken for a Ragdoll (pet score 0.999 at 96 px; still so after the retrain with the
-/// no-pet class weighted 4x, at 128 px, and with version 2, trained on 662 other-animal photos). It is measured and printed here, not asserted, until the no-pet training split
+/// frame is taken for a long-haired cat (a Ragdoll at first; a Persian by version 3.3 of the 96 px
+/// f32 file and version 2 of the 128 px file, both trained on 662 other-animal photos; pet score
+/// 0.999 at 96 px before them). It is measured and printed here, not asserted, until the no-pet training split
 /// has more animals as hard negatives; every other no-pet recording must
 /// stay "no pet" on every frame.
 const KNOWN_FALSE_BREED: &str = "nopet-rabbit";
@@ -99,26 +100,18 @@ fn empty_scenes_people_and_other_animals_never_get_a_breed() {
     assert!(checked >= 4, "only {checked} no-pet recordings");
 }
 
-/// Known failure of the 128 px alternative since the pet is located (issue 18): the locator frames
-/// the hare, and the 128 px model, shown the hare up close, names a dog breed (Leonberger). With the
-/// centre crop it said "not sure". Measured and printed, not asserted, until the no-pet training
-/// has the other-animal photos (the same issue, part 3); the default model must say "no pet" on it.
-const KNOWN_FALSE_BREED_ALTERNATIVE: &str = "nopet-hare";
-
-/// The other models in models/ (the 128 px alternative to the default): the same no-pet
-/// recordings must never show a breed. "Not sure" is allowed here; the default model must say
-/// "no pet" (above).
+/// The other models in models/ (the 128 px alternative to the default, and the int8 file as on a
+/// Pi 5): the same no-pet recordings must never show a breed. "Not sure" is allowed here; the
+/// default model must say "no pet" (above). The hare was a known failure of the 128 px file's
+/// version 1 (it named a Leonberger); version 2, trained on located squares and other animals,
+/// says "no pet" on it, so it is asserted again.
 #[test]
 fn the_alternative_models_never_name_a_breed_on_the_no_pet_recordings() {
     let Some(made) = recordings() else { return };
     let others: Vec<Run> = shipped_runs().into_iter().filter(|r| r.model != model() || r.as_pi5).collect();
     assert!(!others.is_empty(), "models/ holds only the default");
     for run in &others {
-        if let Some(m) = made.iter().find(|m| m.dir.ends_with(KNOWN_FALSE_BREED_ALTERNATIVE)) {
-            let d = replay_as(run, &m.dir, &scratch("screens-alternative-known-false-breed"));
-            eprintln!("known failure {run} on {}: {:?}", m.dir.display(), d.last());
-        }
-        for m in made.iter().filter(|m| m.expected == "no_pet" && !m.dir.ends_with(KNOWN_FALSE_BREED) && !m.dir.ends_with(KNOWN_FALSE_BREED_ALTERNATIVE)) {
+        for m in made.iter().filter(|m| m.expected == "no_pet" && !m.dir.ends_with(KNOWN_FALSE_BREED)) {
             let d = replay_as(run, &m.dir, &scratch("screens-alternative-no-pet"));
             assert_eq!(d.len(), 8, "{}", m.dir.display());
             for (i, (state, label)) in d.iter().enumerate() {
@@ -131,7 +124,7 @@ fn the_alternative_models_never_name_a_breed_on_the_no_pet_recordings() {
 /// How many of the 8 pet recordings each shipped model names right, at least (see below).
 fn right_floor(run: &Run) -> usize {
     match run.model.file_name().unwrap().to_str().unwrap() {
-        "petcam-effnet-lite0-128-f32.onnx" => 6,
+        "petcam-effnet-lite0-128-f32.onnx" => 7,
         _ => 6,
     }
 }
@@ -163,7 +156,8 @@ fn pets_are_named_by(run: &Run, made: &[recordings::Made]) {
     eprintln!("{}", report.join("\n"));
     // Camera-like frames are harder than the photos the models were scored on. With the locate
     // stage the default model (version 2, trained on located camera crops) names 7 of these 8
-    // right (Great Pyrenees: Samoyed; version 1 named 4), the 128 px model 8. These floors guard against regressions, one photo below today; raise them with the
+    // right (Great Pyrenees: Samoyed; version 1 named 4), the 128 px model 8 (versions 1 and 2 of its
+    // file). These floors guard against regressions, one photo below today; raise them with the
     // model.
     assert!(right >= right_floor(run), "{right}/{} recordings named the right breed:\n{}", pets.len(), report.join("\n"));
     assert!(missed <= 1, "{missed} pet recordings never left \"no pet\":\n{}", report.join("\n"));
