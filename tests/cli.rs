@@ -156,6 +156,37 @@ fn model_with_the_wrong_input_size_is_rejected() {
     assert!(line.contains("no-metadata.onnx") && line.contains("not a petcam model"), "{line}");
 }
 
+/// A file without a locator head (both shipped networks have one since the 128 px file's version
+/// 2) still locates, with its class-activation map, and `info` says so.
+#[test]
+fn a_model_without_a_locator_head_locates_with_its_activation_map() {
+    use prost::Message;
+    let bytes = std::fs::read(model()).unwrap();
+    let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
+    let graph = proto.graph.as_mut().unwrap();
+    let before = graph.node.len();
+    graph.node.retain(|n| !n.output.iter().any(|o| o == petcam::locate::activation::HEAD_OUTPUT));
+    assert_eq!(graph.node.len(), before - 1, "the default model carries one head node");
+    // The combined pet score needs the head's best cell: a head-less file has the crop's own.
+    for e in proto.metadata_props.iter_mut().filter(|e| e.key == petcam::metadata::METADATA_KEY) {
+        let mut m = petcam::metadata::ModelMetadata::from_json(&e.value).unwrap();
+        m.pet_evidence = None;
+        e.value = m.to_json();
+    }
+    let p = scratch("no-head").join("no-head.onnx");
+    write(&p, &proto.encode_to_vec());
+    let out = stdout(&petcam(&["info", p.to_str().unwrap()]));
+    assert!(out.contains("class-activation map over the frame (it has no locator head)"), "{out}");
+    assert!(out.contains("pet score    the crop's own"), "{out}");
+    // Through the activation map, Chelsea is still a cat and the cup still no pet.
+    let (cat, cup) = (demo_image("chelsea.png"), demo_image("coffee.png"));
+    let o = petcam(&["classify", "--json", "--model", p.to_str().unwrap(), cat.to_str().unwrap(), cup.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let lines: Vec<serde_json::Value> = stdout(&o).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(lines[0]["decision"] != "no_pet" && petcam::labels::is_cat(lines[0]["label"].as_str().unwrap()), "{}", lines[0]);
+    assert_eq!(lines[1]["decision"], "no_pet", "{}", lines[1]);
+}
+
 #[test]
 fn bad_recording_sidecar_is_a_clear_error() {
     let d = scratch("bad-sidecar");
