@@ -132,6 +132,15 @@ fn a_file_that_is_not_a_model_is_rejected_clearly() {
     assert!(line.contains("truncated.onnx"), "{line}");
 }
 
+/// Rewrites the petcam metadata of a decoded model with `f`.
+fn edit_metadata(proto: &mut tract_onnx::pb::ModelProto, f: impl Fn(&mut petcam::metadata::ModelMetadata)) {
+    for e in proto.metadata_props.iter_mut().filter(|e| e.key == petcam::metadata::METADATA_KEY) {
+        let mut m = petcam::metadata::ModelMetadata::from_json(&e.value).unwrap();
+        f(&mut m);
+        e.value = m.to_json();
+    }
+}
+
 #[test]
 fn model_with_the_wrong_input_size_is_rejected() {
     use prost::Message;
@@ -139,11 +148,7 @@ fn model_with_the_wrong_input_size_is_rejected() {
     let mut proto = tract_onnx::pb::ModelProto::decode(&bytes[..]).unwrap();
     // Claim a 128x128 input while the graph was built for 96x96... the graph itself is fully
     // convolutional, so also break the classifier: declare 5 labels for 38 outputs.
-    for e in proto.metadata_props.iter_mut().filter(|e| e.key == petcam::metadata::METADATA_KEY) {
-        let mut m = petcam::metadata::ModelMetadata::from_json(&e.value).unwrap();
-        m.labels.truncate(5);
-        e.value = m.to_json();
-    }
+    edit_metadata(&mut proto, |m| m.labels.truncate(5));
     let d = scratch("wrong-shape");
     let p = d.join("five-labels.onnx");
     write(&p, &proto.encode_to_vec());
@@ -168,11 +173,7 @@ fn a_model_without_a_locator_head_locates_with_its_activation_map() {
     graph.node.retain(|n| !n.output.iter().any(|o| o == petcam::locate::activation::HEAD_OUTPUT));
     assert_eq!(graph.node.len(), before - 1, "the default model carries one head node");
     // The combined pet score needs the head's best cell: a head-less file has the crop's own.
-    for e in proto.metadata_props.iter_mut().filter(|e| e.key == petcam::metadata::METADATA_KEY) {
-        let mut m = petcam::metadata::ModelMetadata::from_json(&e.value).unwrap();
-        m.pet_evidence = None;
-        e.value = m.to_json();
-    }
+    edit_metadata(&mut proto, |m| m.pet_evidence = None);
     let p = scratch("no-head").join("no-head.onnx");
     write(&p, &proto.encode_to_vec());
     let out = stdout(&petcam(&["info", p.to_str().unwrap()]));
