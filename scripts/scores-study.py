@@ -19,6 +19,9 @@ stage found nothing in is "no pet"), with the weights given or fitted here by lo
     # signal, or a second square's log-odds (a `--locator activation:scale=S` run) combined in
     scripts/scores-study.py refit val.jsonl [--judge test.jsonl] [--extra region_side]
     scripts/scores-study.py refit val.jsonl --seed 1 --second val-scale1.3.jsonl --combine mean
+    # two networks on the same frames (e.g. the 96 and 128 px files' `--camera-seed 1,2,3` dumps),
+    # each with its own weights, their combined log-odds averaged or the lower taken
+    scripts/scores-study.py pair test-96.jsonl test-128.jsonl --weights-b 0.541,0.138,0.106,0.944,-3.666
 """
 import argparse
 import json
@@ -192,6 +195,33 @@ def cmd_refit(a):
         print(f"  {name}: at the threshold pets {100 * sum(x >= t for x in pets) / len(pets):.1f}%, false breeds {100 * sum(x >= t for x in free) / len(free):.2f}%; test-tuned: pets at 2% {100 * pets2:.1f}%, false breeds at 95% of pets {100 * free95:.2f}%")
 
 
+def cmd_pair(a):
+    ra, rb = load(a.a), load(a.b)
+    assert len(ra) == len(rb) and all(
+        x["label"] == y["label"] and x["seed"] == y["seed"] and x["subject_height"] == y["subject_height"] for x, y in zip(ra, rb)
+    ), "the two files must hold the same frames"
+    sa = scored(ra, [float(v) for v in a.weights_a.split(",")])
+    sb = scored(rb, [float(v) for v in a.weights_b.split(",")])
+    labels = [r["label"] for r in ra]
+
+    def one(x, y):
+        # A frame one network's locate stage vetoes keeps the other's score ("either finds it").
+        return y if x == -math.inf else x if y == -math.inf else None
+
+    combined = [
+        ("A alone", sa),
+        ("B alone", sb),
+        ("mean (vetoed by either: no pet)", [(x + y) / 2 for x, y in zip(sa, sb)]),
+        ("mean (vetoed by one: the other's score)", [(x + y) / 2 if one(x, y) is None else one(x, y) for x, y in zip(sa, sb)]),
+        ("the lower", [min(x, y) for x, y in zip(sa, sb)]),
+        ("the higher", [max(x, y) for x, y in zip(sa, sb)]),
+    ]
+    for name, s in combined:
+        pets2, free95, t95 = curve(s, labels)
+        reach = "unreachable (over 5% of pets vetoed)" if t95 == -math.inf else f"{100 * free95:.2f}%"
+        print(f"{name}: test-tuned: pets at 2% {100 * pets2:.1f}%, false breeds at 95% of pets {reach}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(required=True)
@@ -211,6 +241,12 @@ def main():
     r.add_argument("--second")
     r.add_argument("--combine", choices=["mean", "min"], default="mean")
     r.set_defaults(run=cmd_refit)
+    q = sub.add_parser("pair")
+    q.add_argument("a")
+    q.add_argument("b")
+    q.add_argument("--weights-a", default=",".join(map(str, SHIPPED)))
+    q.add_argument("--weights-b", default=",".join(map(str, SHIPPED)))
+    q.set_defaults(run=cmd_pair)
     a = p.parse_args()
     a.run(a)
 

@@ -196,7 +196,7 @@ fn bad_recording_sidecar_is_a_clear_error() {
     assert!(line.contains("recording.json") && line.contains("bad recording sidecar"), "{line}");
 }
 
-/// Every model in `models/` (the 96 px default and the 128 px alternative) works in the app as
+/// Every model in `models/` (the 96 px default, the 128 px alternative, and their int8 files) works in the app as
 /// shipped: its input size comes from its metadata, its best guess for the demo cat is a cat breed and it says
 /// "no pet" for the coffee cup.
 #[test]
