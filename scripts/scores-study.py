@@ -21,7 +21,7 @@ stage found nothing in is "no pet"), with the weights given or fitted here by lo
     scripts/scores-study.py refit val.jsonl --seed 1 --second val-scale1.3.jsonl --combine mean
     # two networks on the same frames (e.g. the 96 and 128 px files' `--camera-seed 1,2,3` dumps),
     # each with its own weights, their combined log-odds averaged or the lower taken
-    scripts/scores-study.py pair test-96.jsonl test-128.jsonl --weights-b 0.541,0.138,0.106,0.944,-3.666
+    scripts/scores-study.py pair test-96.jsonl test-128.jsonl --weights-b 0.541,0.138,0.106,0.944,-3.666 [--band=-2,3]
 """
 import argparse
 import json
@@ -216,6 +216,13 @@ def cmd_pair(a):
         ("the lower", [min(x, y) for x, y in zip(sa, sb)]),
         ("the higher", [max(x, y) for x, y in zip(sa, sb)]),
     ]
+    for band in a.band or []:
+        # A cascade: B looks only at the frames A doubts (A's log-odds in [lo, hi]), and a frame is a
+        # pet if either says so there.
+        lo, hi = (float(v) for v in band.split(","))
+        doubt = [lo <= x <= hi for x in sa]
+        combined.append((f"the higher where A's log-odds lie in [{lo:g}, {hi:g}] (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames), else A",
+                         [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)]))
     for name, s in combined:
         pets2, free95, t95 = curve(s, labels)
         reach = "unreachable (over 5% of pets vetoed)" if t95 == -math.inf else f"{100 * free95:.2f}%"
@@ -246,6 +253,7 @@ def main():
     q.add_argument("b")
     q.add_argument("--weights-a", default=",".join(map(str, SHIPPED)))
     q.add_argument("--weights-b", default=",".join(map(str, SHIPPED)))
+    q.add_argument("--band", action="append", metavar="LO,HI", help="also a cascade: B only where A's log-odds lie in [LO, HI]")
     q.set_defaults(run=cmd_pair)
     a = p.parse_args()
     a.run(a)
