@@ -20,7 +20,8 @@ stage found nothing in is "no pet"), with the weights given or fitted here by lo
     scripts/scores-study.py refit val.jsonl [--judge test.jsonl] [--extra region_side]
     scripts/scores-study.py refit val.jsonl --seed 1 --second val-scale1.3.jsonl --combine mean
     # two networks on the same frames (e.g. the 96 and 128 px files' `--camera-seed 1,2,3` dumps),
-    # each with its own weights, their combined log-odds averaged or the lower taken
+    # each with its own weights: their combined log-odds averaged, the lower or the higher taken,
+    # and with --band a cascade (B only where A's log-odds lie in the band)
     scripts/scores-study.py pair test-96.jsonl test-128.jsonl --weights-b 0.541,0.138,0.106,0.944,-3.666 [--band=-2,3]
 """
 import argparse
@@ -222,6 +223,9 @@ def cmd_pair(a):
         lo, hi = (float(v) for v in band.split(","))
         doubt = [lo <= x <= hi for x in sa]
         combined.append((f"the higher where A's log-odds lie in [{lo:g}, {hi:g}] (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames), else A",
+                         [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)]))
+        doubt = [d or x == -math.inf for x, d in zip(sa, doubt)]
+        combined.append((f"the same, and A's vetoed frames (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames)",
                          [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)]))
     for name, s in combined:
         pets2, free95, t95 = curve(s, labels)
