@@ -217,16 +217,15 @@ def cmd_pair(a):
         ("the lower", [min(x, y) for x, y in zip(sa, sb)]),
         ("the higher", [max(x, y) for x, y in zip(sa, sb)]),
     ]
+    def cascade(name, doubt):
+        # B looks only at the frames A doubts, and a frame is a pet if either says so there.
+        return (f"{name} (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames)", [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)])
+
     for band in a.band or []:
-        # A cascade: B looks only at the frames A doubts (A's log-odds in [lo, hi]), and a frame is a
-        # pet if either says so there.
         lo, hi = (float(v) for v in band.split(","))
         doubt = [lo <= x <= hi for x in sa]
-        combined.append((f"the higher where A's log-odds lie in [{lo:g}, {hi:g}] (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames), else A",
-                         [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)]))
-        doubt = [d or x == -math.inf for x, d in zip(sa, doubt)]
-        combined.append((f"the same, and A's vetoed frames (B on {100 * sum(doubt) / len(doubt):.1f}% of the frames)",
-                         [max(x, y) if d else x for x, y, d in zip(sa, sb, doubt)]))
+        combined.append(cascade(f"the higher where A's log-odds lie in [{lo:g}, {hi:g}], else A", doubt))
+        combined.append(cascade("the same, and A's vetoed frames", [d or x == -math.inf for x, d in zip(sa, doubt)]))
     for name, s in combined:
         pets2, free95, t95 = curve(s, labels)
         reach = "unreachable (over 5% of pets vetoed)" if t95 == -math.inf else f"{100 * free95:.2f}%"
